@@ -1,0 +1,1 @@
+"""The science of the Luth recipe, as plain Python (no Dagster imports anywhere under core/)."""

@@ -1,0 +1,7 @@
+"""Settings of the `tulu` stage (fields are added as the stage is built)."""
+
+from luth_pipeline.core.config.base import StrictModel
+
+
+class TuluConfig(StrictModel):
+    pass

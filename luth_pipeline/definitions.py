@@ -1,0 +1,23 @@
+"""Everything Dagster loads: every stage under defs/ plus the shared resources of the profile."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from luth_pipeline.core.config import profile_path
+from luth_pipeline.profile import current_profile
+from luth_pipeline.resources import LuthConfig, LuthStorage
+
+
+def shared_resources() -> dict:
+    profile = current_profile()
+    return {
+        "luth_config": LuthConfig(profile=str(profile_path())),
+        "luth_storage": LuthStorage(root=profile.data_uri),
+    }
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    stages = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    return dg.Definitions.merge(stages, dg.Definitions(resources=shared_resources()))
