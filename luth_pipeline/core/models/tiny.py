@@ -9,6 +9,7 @@ for assistant-only loss), and random weights from a fixed seed. The result is a 
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -51,7 +52,7 @@ def _strings(value) -> Iterator[str]:
 
 def corpus_texts(patterns: Iterable[str]) -> Iterator[str]:
     """Every string found in the JSON/JSONL files matched by `patterns` (sorted: deterministic)."""
-    files = sorted({f for p in patterns for f in glob.glob(str(REPO_ROOT / p), recursive=True)})
+    files = _corpus_files(patterns)
     if not files:
         raise FileNotFoundError(f"no tokenizer corpus files match {list(patterns)} under {REPO_ROOT}")
     for file in files:
@@ -59,6 +60,18 @@ def corpus_texts(patterns: Iterable[str]) -> Iterator[str]:
         records = [json.loads(line) for line in text.splitlines() if line.strip()] if file.endswith(".jsonl") else [json.loads(text)]
         for record in records:
             yield from _strings(record)
+
+
+def _corpus_files(patterns: Iterable[str]) -> list[str]:
+    return sorted({f for p in patterns for f in glob.glob(str(REPO_ROOT / p), recursive=True)})
+
+
+def corpus_digest(patterns: Iterable[str]) -> str:
+    """Hash of the corpus files' bytes: a fixture edit means a new tokenizer, so a new build."""
+    digest = hashlib.sha256()
+    for file in _corpus_files(patterns):
+        digest.update(Path(file).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def build_tokenizer(spec: TinyModelSpec, texts: Iterable[str]):
@@ -126,7 +139,7 @@ def tiny_model_dir(spec: TinyModelSpec, work_dir: Path, name: str) -> Path:
     """The cached build of `spec` (built on first use; the folder name carries the spec hash)."""
     from filelock import FileLock
 
-    out = Path(work_dir) / "models" / f"{name}-{stage_fingerprint(spec)}"
+    out = Path(work_dir) / "models" / f"{name}-{stage_fingerprint(spec, corpus_digest(spec.tokenizer_corpus))}"
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out) + ".lock"):  # parallel test workers build it once
         if not (out / "config.json").is_file():
