@@ -77,6 +77,11 @@ class DatasetStore:
         with self.fs.open_input_file(path) as source:
             return pl.from_arrow(pq.read_table(source))
 
+    def partition_dirs(self, asset: str) -> list[str]:
+        """Folder names of the partitions of `asset` that hold at least one table (sorted)."""
+        info = self.fs.get_file_info(pafs.FileSelector(f"{self._base}/{asset}", allow_not_found=True))
+        return sorted(i.base_name for i in info if i.type == pafs.FileType.Directory and not i.base_name.startswith("."))
+
     def local_dir(self, asset: str, partition=None) -> Path:
         """A local folder for directory-shaped outputs (checkpoints, reports)."""
         if not self.is_local:

@@ -1,0 +1,107 @@
+"""Metadata helpers any stage can attach to a dataset materialization.
+
+The UI renders `dagster/column_schema` as the asset's column table and `dagster/column_lineage`
+as per-column arrows to upstream columns; together with the row-level (parent_asset, parent_id)
+links they let a reviewer go from a column, and then a single row, back to the raw source.
+
+    return dg.MaterializeResult(metadata=dataset_metadata(
+        df, uri, upstream="french_samples", derived={"n_tokens": ["messages"]}))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import dagster as dg
+import polars as pl
+
+# Columns every chat table carries (CONTRACTS: chat dataset tables).
+PROVENANCE_COLUMNS = ("id", "messages", "source", "source_id", "parent_asset", "parent_id")
+
+COLUMN_DESCRIPTIONS = {
+    "id": "globally unique, stable row id (`<stage>/<source>/<n>`)",
+    "messages": "the conversation: list of {role, content}",
+    "source": "the raw dataset the row comes from",
+    "source_id": "the row's id in that raw dataset",
+    "parent_asset": "asset holding the row this one was derived from (null for raw rows)",
+    "parent_id": "`id` of that parent row (follow it with `luth lineage`)",
+    "reason": "why the row was rejected",
+}
+
+
+def _type_name(dtype: pl.DataType) -> str:
+    # Nested types print in full (e.g. "list[struct[2]]" would hide the field names).
+    if isinstance(dtype, pl.List):
+        return f"list<{_type_name(dtype.inner)}>"
+    if isinstance(dtype, pl.Struct):
+        return "struct<" + ", ".join(f"{f.name}: {_type_name(f.dtype)}" for f in dtype.fields) + ">"
+    return str(dtype).lower()
+
+
+def column_schema(df: pl.DataFrame | pl.Schema, descriptions: Mapping[str, str] | None = None) -> dg.TableSchema:
+    """`dagster/column_schema` for a polars frame (types, and descriptions where known)."""
+    schema = df.schema if isinstance(df, pl.DataFrame) else df
+    known = {**COLUMN_DESCRIPTIONS, **(descriptions or {})}
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=name, type=_type_name(dtype), description=known.get(name)) for name, dtype in schema.items()]
+    )
+
+
+def column_lineage(
+    columns: Iterable[str],
+    upstream: str | dg.AssetKey | Iterable[str | dg.AssetKey],
+    derived: Mapping[str, Iterable[str]] | None = None,
+    new: Iterable[str] = (),
+) -> dg.TableColumnLineage:
+    """`dagster/column_lineage`: which upstream columns each output column comes from.
+
+    A column present upstream under the same name passes through (provenance columns always do;
+    `parent_id` comes from the upstream `id`). `derived` maps a computed column to the upstream
+    columns it is computed from; columns in `new` (or with no upstream) get no arrow.
+    """
+    keys = [upstream] if isinstance(upstream, str | dg.AssetKey) else list(upstream)
+    keys = [k if isinstance(k, dg.AssetKey) else dg.AssetKey.from_user_string(k) for k in keys]
+    derived = {k: list(v) for k, v in (derived or {}).items()}
+    new = set(new)
+    deps: dict[str, list[dg.TableColumnDep]] = {}
+    for column in columns:
+        if column in new:
+            continue
+        sources = derived.get(column) or (["id"] if column == "parent_id" else [column])
+        if column == "parent_asset":
+            continue  # a constant (the upstream asset's name), not derived from a column
+        if column not in derived and column not in PROVENANCE_COLUMNS:
+            continue  # stage-specific column with no declared upstream
+        deps[column] = [dg.TableColumnDep(asset_key=key, column_name=src) for key in keys for src in sources]
+    return dg.TableColumnLineage(deps_by_column=deps)
+
+
+def markdown_preview(df: pl.DataFrame, rows: int = 5, width: int = 120) -> str:
+    """A short markdown table of the first rows (long cells truncated)."""
+    head = df.head(rows)
+    def cell(value) -> str:
+        text = str(value).replace("\n", " ").replace("|", "\\|")
+        return text if len(text) <= width else text[: width - 1] + "…"
+    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in head.iter_rows()]
+    return "\n".join(lines)
+
+
+def dataset_metadata(
+    df: pl.DataFrame,
+    uri: str,
+    upstream: str | dg.AssetKey | Iterable[str | dg.AssetKey] | None = None,
+    derived: Mapping[str, Iterable[str]] | None = None,
+    descriptions: Mapping[str, str] | None = None,
+    preview_rows: int = 5,
+) -> dict[str, dg.MetadataValue | int]:
+    """The standard metadata of a dataset table: row count, path, column schema and lineage, preview."""
+    metadata: dict = {
+        "dagster/row_count": df.height,
+        "path": dg.MetadataValue.path(uri),
+        "dagster/column_schema": column_schema(df, descriptions),
+        "preview": dg.MetadataValue.md(markdown_preview(df, preview_rows)),
+    }
+    if upstream is not None:
+        metadata["dagster/column_lineage"] = column_lineage(df.columns, upstream, derived)
+    return metadata
