@@ -1,1 +1,6 @@
+"""Merge stage: mergekit merges of a fine-tuned checkpoint with its base (linear, SLERP, schedules).
 
+Modules: `recipes` (catalogue + YAML rendering), `preflight` (every check before a write),
+`run` (mergekit `run_merge`, atomic output), `checkpoint_files` (headers, checksums, tokenizer).
+This package's __init__ stays import-free: the profile imports `merge.config` while loading.
+"""

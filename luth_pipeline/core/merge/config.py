@@ -1,7 +1,30 @@
-"""Settings of the `merge` stage (fields are added as the stage is built)."""
+"""Settings of the `merge` stage: which recipes a profile runs and how mergekit executes them."""
+
+from __future__ import annotations
+
+from typing import Literal
 
 from luth_pipeline.core.config.base import StrictModel
 
 
 class MergeConfig(StrictModel):
-    pass
+    # Recipe catalogue (sweeps + named recipes) and the folder of mergekit YAML templates,
+    # relative to the repository root.
+    recipe_file: str = "configs/merge/recipes.yaml"
+    template_dir: str = "configs/merge/templates"
+    # Names from the catalogue that this profile merges (one partition each); empty = all.
+    recipes: list[str] = []
+    # Arithmetic/storage dtype passed to mergekit (a recipe's params may override it).
+    dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+    # "auto" = CUDA when torch sees a GPU, else CPU.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Keep intermediate tensors on the accelerator (when VRAM > RAM) and read weights straight to it.
+    low_cpu_memory: bool = False
+    read_to_gpu: bool = False
+    lazy_unpickle: bool = False
+    # Parameters per output shard (mergekit syntax: "5B", "500M").
+    out_shard_size: str = "5B"
+    # CPU threads for tensor math (None = torch's default).
+    num_threads: int | None = None
+    # After merging, load the result with AutoModelForCausalLM and run one forward pass.
+    verify_load: bool = True

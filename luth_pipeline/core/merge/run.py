@@ -1,0 +1,111 @@
+"""Run a validated merge with mergekit's Python API and write the checkpoint atomically."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from luth_pipeline.core.merge.checkpoint_files import carry_over_tokenizer, parameter_checksum
+from luth_pipeline.core.merge.config import MergeConfig
+from luth_pipeline.core.merge.preflight import MergePlan, prepare_merge
+from luth_pipeline.core.merge.recipes import MergeRecipe
+from luth_pipeline.core.storage import atomic_directory
+
+PLAN_FILE = "merge_plan.json"
+
+
+@dataclass
+class MergeResult:
+    path: Path
+    plan: MergePlan
+    merge_seconds: float  # mergekit's run_merge: read, merge, write
+    total_seconds: float  # + tokenizer, checksum, load check
+    checksum: str
+    num_parameters: int
+    device: str
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "recipe": self.plan.recipe.name,
+            "method": self.plan.method,
+            "path": str(self.path),
+            "merge_seconds": round(self.merge_seconds, 3),
+            "checksum": self.checksum,
+            "num_parameters": self.num_parameters,
+            "device": self.device,
+        }
+
+
+def verify_loads(folder: Path) -> None:
+    """The merged folder opens with AutoModelForCausalLM + AutoTokenizer and gives finite logits."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    if not tokenizer.chat_template:
+        raise RuntimeError(f"merged checkpoint {folder} has no chat template")
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype="auto")
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": "Bonjour"}], add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits
+    if not torch.isfinite(logits).all():
+        raise RuntimeError(f"merged checkpoint {folder} produces non-finite logits")
+
+
+def merge_checkpoints(
+    recipe: MergeRecipe,
+    config: MergeConfig,
+    *,
+    base: Path,
+    finetuned: Path,
+    out_dir: Path,
+    lineage: dict[str, Any] | None = None,
+) -> MergeResult:
+    """Merge `finetuned` with `base` per `recipe` into `out_dir` (replaced only on success).
+
+    Every recipe/compatibility problem raises before anything is written; a failure during the
+    merge leaves `out_dir` as it was.
+    """
+    from mergekit.merge import run_merge
+
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    plan = prepare_merge(recipe, config, base=base, finetuned=finetuned, out_dir=out_dir)
+    print(f"merge {recipe.name}: {plan.method} of {finetuned} with base {base} on {plan.options.device}", flush=True)
+    with atomic_directory(out_dir) as tmp:
+        t0 = time.perf_counter()
+        # mergekit's planner mutates the configuration it is given (models → slices).
+        run_merge(plan.merge_config.model_copy(deep=True), str(tmp), plan.options, config_source=plan.yaml_text)
+        merge_seconds = time.perf_counter() - t0
+        carry_over_tokenizer(plan.finetuned, tmp)
+        checksum, num_parameters = parameter_checksum(tmp)
+        (tmp / PLAN_FILE).write_text(
+            json.dumps(
+                {
+                    "recipe": recipe.model_dump(),
+                    "method": plan.method,
+                    "parents": lineage or {"base": str(base), "finetuned": str(finetuned)},
+                    "parameter_checksum": checksum,
+                    "num_parameters": num_parameters,
+                    "merge_seconds": merge_seconds,
+                    "tensor_parameters": plan.tensor_parameters,
+                },
+                indent=1,
+                default=str,
+            ),
+            encoding="utf-8",
+        )
+        if config.verify_load:
+            verify_loads(tmp)
+    return MergeResult(
+        path=out_dir,
+        plan=plan,
+        merge_seconds=merge_seconds,
+        total_seconds=time.perf_counter() - started,
+        checksum=checksum,
+        num_parameters=num_parameters,
+        device=str(plan.options.device),
+    )
