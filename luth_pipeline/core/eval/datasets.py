@@ -1,0 +1,140 @@
+"""The eval task catalogue (configs/eval/tasks.yaml) and the data behind each task.
+
+`eval_texts` is the contract with the SFT stage: every question/choice/answer string of every
+eval set this stage uses, so that training data can be decontaminated against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ValidationError
+
+from luth_pipeline.core.config.base import ConfigError, StrictModel
+from luth_pipeline.core.config.profile import REPO_ROOT
+from luth_pipeline.core.eval.config import EvalConfig
+
+TaskKind = Literal[
+    "ifeval", "gpqa", "mmlu_letters", "mmlu_list", "math", "arc_choice_columns", "arc_choice_struct", "hellaswag", "boolq"
+]
+
+
+class EvalTaskSpec(StrictModel):
+    language: Literal["fr", "en"]
+    kind: TaskKind
+    hf_repo: str
+    hf_subset: str = "default"
+    hf_revision: str | None = None
+    split: str
+    fixture: str | None = None
+    # Fields whose text decontamination compares against (dotted paths reach nested fields).
+    text_fields: list[str]
+    question_field: str | None = None  # gpqa: `problem` (French) or `Question` (English)
+    gold_field: str | None = None  # math: the field holding the reference (a solution with \boxed{} or the answer)
+    generation_size: int
+    reference: str | None = None
+
+
+def resolve(path: str | Path) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+@cache
+def _load_catalogue(path: Path) -> dict[str, EvalTaskSpec]:
+    if not path.is_file():
+        raise ConfigError(f"eval task catalogue {path} does not exist: set `eval.tasks_file` in the profile")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    specs = {}
+    for name, values in raw.items():
+        try:
+            specs[name] = EvalTaskSpec.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(f"{path}: task `{name}` is invalid: {exc}") from None
+    return specs
+
+
+def task_catalogue(config: EvalConfig) -> dict[str, EvalTaskSpec]:
+    return _load_catalogue(resolve(config.tasks_file))
+
+
+def read_task_list(path: str | Path) -> list[str]:
+    """A LightEval task list file: `task|num_fewshot` per line, `#` comments."""
+    path = resolve(path)
+    if not path.is_file():
+        raise ConfigError(f"eval suite file {path} does not exist: check `eval.suites` in the profile")
+    lines = [line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [line for line in lines if line]
+
+
+def task_name(entry: str) -> str:
+    """`gpqa_fr:diamond|0` -> `gpqa_fr:diamond`."""
+    return entry.split("|")[0]
+
+
+def suite_tasks(config: EvalConfig) -> dict[str, list[str]]:
+    """Language -> the task entries of that suite, each checked against the catalogue."""
+    catalogue = task_catalogue(config)
+    suites = {}
+    for language, path in config.suites.items():
+        entries = read_task_list(path)
+        for entry in entries:
+            if task_name(entry) not in catalogue:
+                raise ConfigError(
+                    f"{resolve(path)}: task {task_name(entry)!r} is not in {resolve(config.tasks_file)} "
+                    f"(known: {', '.join(sorted(catalogue))})"
+                )
+        suites[language] = entries
+    return suites
+
+
+def dataset_location(spec: EvalTaskSpec, config: EvalConfig) -> tuple[str, str | None, str | None]:
+    """(path, subset, revision) for `datasets.load_dataset`: the hub id, or the fixture folder."""
+    if config.data_source == "fixtures":
+        if spec.fixture is None:
+            raise ConfigError(f"eval task on {spec.hf_repo} has no `fixture` folder but eval.data_source is `fixtures`")
+        folder = resolve(spec.fixture)
+        if not folder.is_dir():
+            raise ConfigError(f"fixture folder {folder} for {spec.hf_repo} does not exist")
+        return str(folder), None, None
+    return spec.hf_repo, spec.hf_subset, spec.hf_revision
+
+
+def load_task_split(spec: EvalTaskSpec, config: EvalConfig):
+    import datasets
+
+    path, subset, revision = dataset_location(spec, config)
+    return datasets.load_dataset(path, name=subset, revision=revision, split=spec.split)
+
+
+def _field_values(row: dict[str, Any], dotted: str) -> Iterable[str]:
+    value: Any = row
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value if v is not None and str(v).strip()]
+    return [str(value)] if str(value).strip() else []
+
+
+def eval_texts(config: EvalConfig, tasks: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Task name -> every question/choice/answer string of that eval set (all suites by default).
+
+    Loads each dataset the way the eval stage does (hub or fixtures, per `eval.data_source`).
+    """
+    catalogue = task_catalogue(config)
+    if tasks is None:
+        tasks = sorted({task_name(e) for entries in suite_tasks(config).values() for e in entries})
+    texts: dict[str, list[str]] = {}
+    for name in tasks:
+        if name not in catalogue:
+            raise KeyError(f"unknown eval task {name!r}; the catalogue has {sorted(catalogue)}")
+        spec = catalogue[name]
+        rows = load_task_split(spec, config)
+        texts[name] = [text for row in rows for field in spec.text_fields for text in _field_values(row, field)]
+    return texts

@@ -1,0 +1,47 @@
+"""The eval catalogue, the fixture sets and `eval_texts` (the SFT decontamination contract)."""
+
+import json
+
+import pytest
+
+from luth_pipeline.core.config import ConfigError
+from luth_pipeline.core.eval.datasets import eval_texts, load_task_split, suite_tasks, task_catalogue
+
+REQUIRED = ["ifeval_fr", "gpqa_fr:diamond", "mmlu_fr", "math_500_fr", "arc_challenge_fr", "hellaswag_fr"]
+
+
+def test_every_catalogued_task_has_a_fixture_of_at_least_ten_items(local_profile):
+    catalogue = task_catalogue(local_profile.eval)
+    assert set(REQUIRED) <= set(catalogue)
+    assert {f"{name.replace('_fr', '_en')}" for name in REQUIRED} <= set(catalogue)
+    for name, spec in catalogue.items():
+        rows = load_task_split(spec, local_profile.eval)
+        assert len(rows) >= 10, name
+        for field in spec.text_fields:
+            assert field.split(".")[0] in rows.column_names, (name, field)
+
+
+def test_eval_texts_returns_question_and_choice_text_of_each_suite_task(local_profile):
+    texts = eval_texts(local_profile.eval)
+    wanted = {entry.split("|")[0] for entries in suite_tasks(local_profile.eval).values() for entry in entries}
+    assert set(texts) == wanted
+    assert "Quelle est la capitale de l'Australie ?" in texts["mmlu_fr"]
+    assert "Canberra" in texts["mmlu_fr"]
+    # nested fields (ai2_arc `choices.text`) are flattened
+    assert "Copper" in texts["arc_challenge_en"]
+    assert all(isinstance(t, str) and t.strip() for values in texts.values() for t in values)
+
+
+def test_unknown_task_in_a_suite_file_names_the_file(local_profile, tmp_path):
+    bad = tmp_path / "suite.txt"
+    bad.write_text("ifeval_fr|0\nnot_a_task|0\n")
+    config = local_profile.eval.model_copy(update={"suites": {"fr": str(bad)}})
+    with pytest.raises(ConfigError, match="not_a_task"):
+        suite_tasks(config)
+
+
+def test_ifeval_fixture_keeps_the_real_kwargs_schema(local_profile):
+    spec = task_catalogue(local_profile.eval)["ifeval_fr"]
+    first = json.loads((local_profile.resolve_path(spec.fixture) / "train.jsonl").read_text().splitlines()[0])
+    assert set(first) == {"key", "prompt", "instruction_id_list", "kwargs"}
+    assert len(first["kwargs"]) == len(first["instruction_id_list"])
