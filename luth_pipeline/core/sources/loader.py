@@ -1,0 +1,109 @@
+"""Read a source with the real Hugging Face loader and normalize it to the chat schema.
+
+The hub (`load_dataset(hf_id, subset, split=..., streaming=...)`) and shipped fixture files
+(`load_dataset("json"|"parquet", data_files=...)`) give the same kind of dataset object, so every
+step after loading — `where`, the row cap, the column mapping — is one code path for both.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from luth_pipeline.core.config.base import ConfigError
+from luth_pipeline.core.sources.config import SourceConfig
+from luth_pipeline.core.sources.normalize import MalformedRow, to_messages
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY = 10_000
+_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+@dataclass
+class SourceRows:
+    """A normalized source: kept chat rows, rejected rows with their reason, and counts."""
+
+    name: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    read: int = 0
+    dropped_by_where: int = 0
+    capped: bool = False
+    columns: list[str] = field(default_factory=list)
+
+    @property
+    def reject_reasons(self) -> dict[str, int]:
+        return dict(Counter(r["reason"] for r in self.rejects))
+
+
+def open_dataset(name: str, cfg: SourceConfig, resolve_path: Callable[[str], Path]):
+    """`datasets.load_dataset` for the hub id, or for the local `data_files` standing in for it."""
+    import datasets
+
+    if cfg.data_files:
+        files = [str(resolve_path(f)) for f in cfg.data_files]
+        missing = [f for f in files if not Path(f).is_file()]
+        if missing:
+            raise ConfigError(f"sources.{name}.data_files: {missing} not found; fix the path or regenerate the fixtures "
+                              "(python -m luth_pipeline_tests.fixtures.make_source_fixtures)")
+        suffixes = {Path(f).suffix for f in files}
+        builder = _BUILDERS.get(suffixes.pop()) if len(suffixes) == 1 else None
+        if builder is None:
+            raise ConfigError(f"sources.{name}.data_files: use one file type among {sorted(_BUILDERS)}, got {files}")
+        # The split name is kept so a profile can switch between hub and files without other edits.
+        return datasets.load_dataset(builder, data_files={cfg.split: files}, split=cfg.split, streaming=cfg.streaming)
+    return datasets.load_dataset(cfg.hf_id, cfg.subset, split=cfg.split, streaming=cfg.streaming)
+
+
+def _column_names(dataset) -> list[str]:
+    return list(getattr(dataset, "column_names", None) or [])
+
+
+def check_schema(name: str, cfg: SourceConfig, columns: list[str]) -> None:
+    """A wrong column name is a config problem, not a bad row: fail once, naming the key to fix."""
+    keys = {cfg.messages_column: "messages_column", cfg.prompt_column: "prompt_column",
+            cfg.response_column: "response_column", cfg.id_column: "id_column"}
+    for column in cfg.required_columns:
+        if column not in columns:
+            key = keys.get(column) or f"where.{column}"
+            raise ConfigError(
+                f"sources.{name}.{key}: column {column!r} is not in {cfg.hf_id} "
+                f"(columns: {columns}); set `sources.{name}.{key}` in the profile to one of them"
+            )
+
+
+def load_source(name: str, cfg: SourceConfig, resolve_path: Callable[[str], Path], dataset=None) -> SourceRows:
+    """Load, filter and normalize one source (pass `dataset` to reuse an already opened one)."""
+    dataset = open_dataset(name, cfg, resolve_path) if dataset is None else dataset
+    out = SourceRows(name, columns=_column_names(dataset))
+    if out.columns:  # known up front for map-style datasets and most streamed ones
+        check_schema(name, cfg, out.columns)
+    started = time.monotonic()
+    for index, row in enumerate(dataset):
+        if index == 0 and not out.columns:
+            out.columns = list(row)
+            check_schema(name, cfg, out.columns)
+        if cfg.max_rows is not None and len(out.rows) + len(out.rejects) >= cfg.max_rows:
+            out.capped = True
+            break
+        out.read += 1
+        if any(row.get(col) != value for col, value in cfg.where.items()):
+            out.dropped_by_where += 1
+            continue
+        source_id = str(row[cfg.id_column]) if cfg.id_column else str(index)
+        base = {"id": f"raw/{name}/{source_id}", "source": name, "source_id": source_id,
+                "parent_asset": None, "parent_id": None}
+        try:
+            out.rows.append({**base, "messages": to_messages(cfg, row)})
+        except MalformedRow as bad:
+            out.rejects.append({**base, "messages": [], "reason": bad.reason,
+                                "detail": f"source {name!r} row {index}: {bad.detail}"})
+        done = len(out.rows) + len(out.rejects)
+        if done % PROGRESS_EVERY == 0:
+            log.info("%s: %d rows normalized (%.0f rows/s)", name, done, done / (time.monotonic() - started))
+    return out
