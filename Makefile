@@ -31,6 +31,17 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 
 install: $(VENV)/.installed
 
+# Axolotl + DeepSpeed in their own environment (they pin transformers/peft/accelerate/datasets/
+# trl versions that clash with .venv): torch first, then axolotl with torch held by the
+# constraints; DS_BUILD_OPS=0 keeps DeepSpeed pure Python (its CUDA ops JIT-build on GPU hosts).
+VENV_TRAIN := .venv-train
+$(VENV_TRAIN)/.installed: constraints/train.txt
+	test -x $(VENV_TRAIN)/bin/python || $(PYTHON) -m venv $(VENV_TRAIN)
+	$(VENV_TRAIN)/bin/pip install -q --upgrade pip
+	$(VENV_TRAIN)/bin/pip install -q torch==2.13.0
+	DS_BUILD_OPS=0 $(VENV_TRAIN)/bin/pip install -q -c constraints/train.txt 'axolotl[deepspeed]==0.19.*' 'deepspeed==0.18.9' dagster-pipes
+	touch $@
+
 dagster-home: $(VENV)/.installed
 	@mkdir -p $(DAGSTER_HOME)
 	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
@@ -42,7 +53,7 @@ demo: dagster-home
 ui: dagster-home
 	$(VENV)/bin/dagster dev -w workspace.yaml
 
-test: dagster-home
+test: dagster-home $(VENV_TRAIN)/.installed
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --timeout=1800; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing loudly"; exit 1; fi; exit $$status
 
