@@ -102,7 +102,7 @@ def load_source(name: str, cfg: SourceConfig, resolve_path: Callable[[str], Path
             out.rows.append({**base, "messages": to_messages(cfg, row)})
         except MalformedRow as bad:
             out.rejects.append({**base, "messages": [], "reason": bad.reason,
-                                "detail": f"source {name!r} row {index}: {bad.detail}"})
+                                "reason_detail": f"source {name!r} row {index}: {bad.detail}"})
         done = len(out.rows) + len(out.rejects)
         if done % PROGRESS_EVERY == 0:
             log.info("%s: %d rows normalized (%.0f rows/s)", name, done, done / (time.monotonic() - started))

@@ -1,0 +1,103 @@
+"""french_samples: the rows of each source that are French, non-empty, of sane length and unique."""
+
+import base64
+
+import dagster as dg
+
+from luth_pipeline.core.config import stage_fingerprint
+from luth_pipeline.core.french import default_steps, run_filters
+from luth_pipeline.core.french.report import FRENCH_SCHEMA, REJECT_COLUMNS, frame, language_histogram_png, steps_markdown
+from luth_pipeline.defs.metadata import dataset_metadata, markdown_preview
+from luth_pipeline.defs.partitions import source_partitions
+from luth_pipeline.profile import current_profile
+from luth_pipeline.resources import LuthConfig, LuthStorage
+
+CODE_VERSION = "french-v1"
+ASSET = "french_samples"
+UPSTREAM = "raw_multilingual_dumps"
+DESCRIPTIONS = {
+    "french_probability": "langdetect probability of French (seeded; excerpt or full read)",
+    "language": "most likely language per langdetect",
+    "langid_full_read": "true when the whole text was read (short text or unclear excerpt verdict)",
+    "num_chars": "characters of the text language ID read",
+    "filters_passed": "the filter steps this row passed, in order",
+}
+
+
+def _fingerprint() -> str:
+    profile = current_profile()
+    turns = {name: cfg.language_id_on for name, cfg in profile.sources.items()}
+    return stage_fingerprint(profile.french, turns)
+
+
+@dg.asset(
+    key=ASSET,
+    partitions_def=source_partitions,
+    deps=[UPSTREAM],
+    group_name="french",
+    kinds={"langdetect", "parquet"},
+    code_version=f"{CODE_VERSION}-{_fingerprint()}",
+    description=(
+        "French rows of each source: empty-turn and length filters, seeded langdetect on the conversation "
+        "text (process pool; bounded-excerpt fast path, full read when unclear), exact dedup on normalized text "
+        "and MinHash near-dedup. Each row keeps the filters it passed and its French probability; rejected rows "
+        "go to the `rejects` table with their reason."
+    ),
+)
+def french_samples(
+    context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage
+) -> dg.MaterializeResult:
+    profile, store = luth_config.values, luth_storage.store
+    name = context.partition_key
+    raw = store.read(UPSTREAM, name)
+    rows = [
+        {**row, "id": f"french/{name}/{row['source_id']}", "parent_asset": UPSTREAM, "parent_id": row["id"]}
+        for row in raw.iter_rows(named=True)
+    ]
+    turns = profile.sources[name].language_id_on
+    result = run_filters(rows, default_steps(profile.french, profile.num_proc), turns)
+    for row in result.kept + result.rejected:
+        row["num_chars"] = sum(len(m["content"]) for m in row["messages"] if turns == "all" or m["role"] == turns)
+
+    data = frame(result.kept, FRENCH_SCHEMA)
+    rejects = frame(result.rejected, {**FRENCH_SCHEMA, **REJECT_COLUMNS})
+    uri = store.write(data, ASSET, name)
+    rejects_uri = store.write(rejects, ASSET, name, table="rejects")
+
+    png = language_histogram_png(result.languages, f"{name}: detected language of rows read by language ID")
+    plot_uri = _write_beside(store, name, "languages.png", png)
+    reasons = result.reasons
+    duplicates = reasons.get("exact_duplicate", 0) + reasons.get("near_duplicate", 0)
+    deduped = next(s for s in result.stats if s.name == "exact_dedup").rows_in
+    read = [r for r in result.kept + result.rejected if r["langid_full_read"] is not None]
+    full_read_share = sum(r["langid_full_read"] for r in read) / len(read) if read else 0.0
+    context.log.info(f"{name}: {raw.height} -> {data.height} French rows; rejected {reasons}")
+    return dg.MaterializeResult(metadata={
+        **dataset_metadata(data, uri, upstream=UPSTREAM, descriptions=DESCRIPTIONS),
+        "rows_in": raw.height,
+        "rows_rejected": rejects.height,
+        "rejected_by_reason": dg.MetadataValue.json(reasons),
+        "filter_steps": dg.MetadataValue.md(steps_markdown(result.stats)),
+        "dedup_rate": dg.MetadataValue.float(round(duplicates / deduped, 4) if deduped else 0.0),
+        "language_histogram": dg.MetadataValue.json(result.languages),
+        "language_plot": dg.MetadataValue.md(f"![languages](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "language_plot_path": dg.MetadataValue.path(plot_uri),
+        "langid_full_read_share": dg.MetadataValue.float(round(full_read_share, 4)),
+        "rejects_path": dg.MetadataValue.path(rejects_uri),
+        "rejects_preview": dg.MetadataValue.md(_rejects_preview(rejects)),
+    })
+
+
+def _write_beside(store, partition: str, filename: str, payload: bytes) -> str:
+    """A file next to the partition's tables (local folder or object store alike)."""
+    folder = store._path(ASSET, partition, "data").rsplit("/", 1)[0]
+    with store.fs.open_output_stream(f"{folder}/{filename}") as sink:
+        sink.write(payload)
+    return store.uri(ASSET, partition).rsplit("/", 1)[0] + f"/{filename}"
+
+
+def _rejects_preview(rejects) -> str:
+    if rejects.is_empty():
+        return "no rejected rows"
+    sample = rejects.group_by("reason", maintain_order=True).head(2).select("id", "reason", "reason_detail", "messages")
+    return markdown_preview(sample, rows=20)

@@ -1,0 +1,54 @@
+"""Guards on french_samples, per source partition: French share, empty turns, duplicate ids.
+
+The French-share check re-reads a sample of kept rows with plain langdetect on the full text, so it
+also guards the filter's fast excerpt path, not just its own bookkeeping.
+"""
+
+import dagster as dg
+import polars as pl
+
+from luth_pipeline.core.french import naive_probability
+from luth_pipeline.core.french.text import conversation_text
+from luth_pipeline.defs.partitions import source_partitions
+from luth_pipeline.resources import LuthConfig, LuthStorage
+
+ASSET = "french_samples"
+SHARE_SAMPLE = 200
+
+
+@dg.asset_check(asset=ASSET, partitions_def=source_partitions, blocking=True,
+                description="Share of kept rows plain langdetect (full text) calls French ≥ french.min_french_share.")
+def french_share(context: dg.AssetCheckExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage):
+    profile = luth_config.values
+    cfg, turns = profile.french, profile.sources[context.partition_key].language_id_on
+    data = luth_storage.store.read(ASSET, context.partition_key)
+    sample = data.sample(n=min(SHARE_SAMPLE, data.height), seed=profile.seed) if data.height else data
+    french = sum(
+        naive_probability(conversation_text(m, turns), cfg.language, cfg.langdetect_seed).probability >= cfg.min_probability
+        for m in sample["messages"].to_list()
+    )
+    share = french / sample.height if sample.height else 0.0
+    return dg.AssetCheckResult(
+        passed=sample.height > 0 and share >= cfg.min_french_share,
+        metadata={"french_share": share, "rows_checked": sample.height, "threshold": cfg.min_french_share},
+    )
+
+
+@dg.asset_check(asset=ASSET, partitions_def=source_partitions, blocking=True,
+                description="No kept conversation has a turn without text.")
+def no_empty_turns(context: dg.AssetCheckExecutionContext, luth_storage: LuthStorage):
+    data = luth_storage.store.read(ASSET, context.partition_key)
+    empty = data.filter(pl.col("messages").list.eval(pl.element().struct.field("content").str.strip_chars() == "").list.any())
+    return dg.AssetCheckResult(passed=empty.is_empty(),
+                               metadata={"rows_with_empty_turns": empty.height, "examples": empty["id"].head(5).to_list()})
+
+
+@dg.asset_check(asset=ASSET, partitions_def=source_partitions, blocking=True,
+                description="Row ids are unique across the kept and rejected tables.")
+def no_duplicate_ids(context: dg.AssetCheckExecutionContext, luth_storage: LuthStorage):
+    store = luth_storage.store
+    ids = pl.concat([store.read(ASSET, context.partition_key)["id"],
+                     store.read(ASSET, context.partition_key, table="rejects")["id"]])
+    duplicated = ids.filter(ids.is_duplicated()).unique().sort()
+    return dg.AssetCheckResult(passed=duplicated.is_empty(),
+                               metadata={"duplicate_ids": duplicated.len(), "examples": duplicated.head(5).to_list()})
