@@ -1,0 +1,107 @@
+"""merged_checkpoint: the fine-tuned checkpoint merged back with its base, one recipe per partition."""
+
+import base64
+import hashlib
+
+import dagster as dg
+
+from luth_pipeline.core.checkpoints import CheckpointKey, checkpoint_location
+from luth_pipeline.core.config import stage_fingerprint
+from luth_pipeline.core.merge.checkpoint_files import local_checkpoint, parameter_checksum
+from luth_pipeline.core.merge.recipes import load_catalogue, load_recipes, template_path
+from luth_pipeline.core.merge.report import schedule_plot_png, schedule_table
+from luth_pipeline.core.merge.run import merge_checkpoints
+from luth_pipeline.defs.partitions import checkpoint_partitions, merge_partitions
+from luth_pipeline.profile import current_profile
+from luth_pipeline.resources import LuthConfig, LuthStorage
+
+CODE_VERSION = "merge-v1"
+
+
+def _recipes_fingerprint() -> str:
+    """Config section + the recipes and template texts it selects: editing any re-runs the merges."""
+    config = current_profile().merge
+    recipes = load_recipes(config)
+    templates = {r.template: hashlib.sha256(template_path(config, r.template).read_bytes()).hexdigest() for r in recipes}
+    return stage_fingerprint(config, [r.model_dump() for r in recipes], templates)
+
+
+def _parent(context: dg.AssetExecutionContext, key: CheckpointKey, path: str) -> dict:
+    """A parent checkpoint: its key, folder, parameter checksum and the run that produced it."""
+    checksum, _ = parameter_checksum(local_checkpoint(path))
+    parent = {"checkpoint": str(key), "path": path, "parameter_checksum": checksum}
+    if key.kind == "finetuned":
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("finetuned_checkpoint"), asset_partitions=[key.base_model]),
+            limit=1,
+        ).records
+        if records:
+            parent["run_id"] = records[0].run_id
+    return parent
+
+
+@dg.asset(
+    key="merged_checkpoint",
+    partitions_def=merge_partitions,
+    deps=[
+        dg.AssetDep(
+            "finetuned_checkpoint",
+            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="base_model"),
+        )
+    ],
+    group_name="merge",
+    kinds={"mergekit", "pytorch"},
+    pool="gpu",
+    code_version=f"{CODE_VERSION}-{_recipes_fingerprint()}",
+    description=(
+        "The fine-tuned checkpoint merged with its base model by mergekit (linear or SLERP, "
+        "recipe = partition; configs/merge/). Registers `<base>.merged.<recipe>` for evaluation."
+    ),
+)
+def merged_checkpoint(
+    context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage
+) -> dg.MaterializeResult:
+    profile, store = luth_config.values, luth_storage.store
+    keys = context.partition_key.keys_by_dimension
+    base_model, recipe_name = keys["base_model"], keys["recipe"]
+    catalogue = load_catalogue(profile.merge)
+    if recipe_name not in catalogue:
+        raise dg.Failure(f"recipe {recipe_name!r} is not in {profile.merge.recipe_file}; known: {sorted(catalogue)}")
+    recipe = catalogue[recipe_name]
+
+    base_key, ft_key = CheckpointKey(base_model, "base"), CheckpointKey(base_model, "finetuned")
+    spec = profile.base_models[base_model]
+    base_path = str(local_checkpoint(checkpoint_location(base_key, profile, store), revision=spec.revision))
+    ft_path = checkpoint_location(ft_key, profile, store)
+    parents = {"base": _parent(context, base_key, base_path), "finetuned": _parent(context, ft_key, ft_path)}
+
+    out_dir = store.local_dir("merged_checkpoint", {"base_model": base_model, "recipe": recipe_name})
+    result = merge_checkpoints(
+        recipe, profile.merge, base=base_path, finetuned=ft_path, out_dir=out_dir, lineage=parents
+    )
+    merged_key = str(CheckpointKey(base_model, "merged", recipe_name))
+    context.instance.add_dynamic_partitions(checkpoint_partitions.name, [merged_key])
+    context.log.info(f"{merged_key}: {result.plan.method} merge in {result.merge_seconds:.1f}s → {out_dir}")
+
+    schedule = result.plan.layer_schedule()
+    plot_md = ""
+    if schedule:
+        png = schedule_plot_png(schedule, f"{merged_key}: fine-tuned share per layer")
+        (out_dir / "layer_schedule.png").write_bytes(png)
+        plot_md = f"\n\n![layer schedule](data:image/png;base64,{base64.b64encode(png).decode()})"
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(out_dir)),
+            "checkpoint_key": merged_key,
+            "recipe": recipe_name,
+            "merge_method": result.plan.method,
+            "mergekit_config": dg.MetadataValue.md(f"```yaml\n{result.plan.yaml_text}\n```"),
+            "merge_seconds": dg.MetadataValue.float(round(result.merge_seconds, 3)),
+            "total_seconds": dg.MetadataValue.float(round(result.total_seconds, 3)),
+            "device": result.device,
+            "parameter_checksum": result.checksum,
+            "num_parameters": dg.MetadataValue.int(result.num_parameters),
+            "parents": dg.MetadataValue.json(parents),
+            "layer_schedule": dg.MetadataValue.md(schedule_table(schedule) + plot_md),
+        }
+    )
