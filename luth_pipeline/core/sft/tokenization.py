@@ -1,0 +1,165 @@
+"""Chat tokenization with assistant-only labels, using the base model's own chat template.
+
+Labels cover each assistant turn's content and its end-of-turn token (Axolotl's
+`train_on_inputs: false` + `train_on_eos: turn`, upstream's setting); everything else
+(system/user turns, role headers, the template's separators) is `-100`.
+
+Two computations of that mask must agree, or tokenization stops with the row id:
+1. the template's own `{% generation %}` markers (`return_assistant_tokens_mask=True`);
+2. an independent one from the rendered text: each assistant content is located in the
+   conversation's rendering (in message order), mapped to tokens through the tokenizer's
+   character offsets, and extended to the end-of-turn token that follows it.
+A template without generation markers (e.g. the hub's Qwen3/LFM2 templates) cannot give (1);
+then (2) is the mask, and the metadata says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+IGNORE_INDEX = -100
+
+
+class LabelMaskMismatch(RuntimeError):
+    """The chat template's assistant mask and the independent computation disagree."""
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    max_length: int
+    over_length: str = "drop"  # or "truncate"
+    enable_thinking: bool | None = False
+
+
+def template_has_generation_markers(tokenizer) -> bool:
+    template = tokenizer.chat_template or ""
+    return "{% generation %}" in template.replace("{%-", "{%").replace("-%}", "%}").replace("generation -", "generation ")
+
+
+def _template_kwargs(settings: LabelSettings) -> dict:
+    return {} if settings.enable_thinking is None else {"enable_thinking": settings.enable_thinking}
+
+
+def end_of_turn_ids(tokenizer) -> set[int]:
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    for token in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>"):
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and token_id is not None:
+            ids.add(token_id)
+    return ids
+
+
+def independent_assistant_mask(text: str, offsets: Sequence[tuple[int, int]], input_ids: Sequence[int], messages, eot_ids: set[int], row_id: str) -> list[int]:
+    """Mask from the rendered text: assistant contents located in order, plus their end-of-turn."""
+    starts: dict[int, int] = {}
+    for index, (start, end) in enumerate(offsets):
+        if end > start:
+            # Byte-level BPE splits a multi-byte character into tokens sharing its offsets: the first one starts it.
+            starts.setdefault(start, index)
+    mask = [0] * len(input_ids)
+    cursor = 0
+    for turn, message in enumerate(messages):
+        position = text.find(message["content"], cursor)
+        if position < 0:
+            raise LabelMaskMismatch(f"row {row_id}: turn {turn} ({message['role']}) content not found in the rendered chat template")
+        cursor = position + len(message["content"])
+        if message["role"] != "assistant":
+            continue
+        if position not in starts:
+            raise LabelMaskMismatch(f"row {row_id}: assistant turn {turn} does not start on a token boundary (char {position})")
+        first = starts[position]
+        last = first
+        while last < len(input_ids) and offsets[last][0] < cursor:
+            last += 1
+        if offsets[last - 1][1] != cursor:
+            raise LabelMaskMismatch(f"row {row_id}: assistant turn {turn} does not end on a token boundary (char {cursor})")
+        # `last` is the first token after the content; it belongs to the turn when it ends it.
+        if last < len(input_ids) and input_ids[last] in eot_ids:
+            last += 1
+        for index in range(first, last):
+            mask[index] = 1
+    return mask
+
+
+def tokenize_conversations(tokenizer, rows: dict[str, list], settings: LabelSettings) -> dict[str, list]:
+    """Batched: `rows` has `id` and `messages`; returns token columns plus a per-row `status`.
+
+    Output columns: id, input_ids, labels, n_tokens, n_trainable, status (`ok`, `truncated`,
+    `dropped:over_length`, `dropped:no_trainable_tokens`). Dropped rows keep empty token lists.
+    """
+    kwargs = _template_kwargs(settings)
+    conversations = [[{"role": m["role"], "content": m["content"]} for m in messages] for messages in rows["messages"]]
+    texts = tokenizer.apply_chat_template(conversations, tokenize=False, **kwargs)
+    encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+    use_template = template_has_generation_markers(tokenizer)
+    if use_template:
+        templated = tokenizer.apply_chat_template(conversations, tokenize=True, return_dict=True, return_assistant_tokens_mask=True, **kwargs)
+    eot_ids = end_of_turn_ids(tokenizer)
+    out: dict[str, list] = {k: [] for k in ("id", "input_ids", "labels", "n_tokens", "n_trainable", "status")}
+    for index, row_id in enumerate(rows["id"]):
+        input_ids = list(encoded["input_ids"][index])
+        mask = independent_assistant_mask(texts[index], encoded["offset_mapping"][index], input_ids, conversations[index], eot_ids, row_id)
+        if use_template:
+            if list(templated["input_ids"][index]) != input_ids:
+                raise LabelMaskMismatch(f"row {row_id}: tokenizing the rendered text differs from apply_chat_template(tokenize=True)")
+            template_mask = list(templated["assistant_masks"][index])
+            if template_mask != mask:
+                diff = [i for i, (a, b) in enumerate(zip(template_mask, mask)) if a != b]
+                shown = tokenizer.convert_ids_to_tokens([input_ids[i] for i in diff[:8]])
+                raise LabelMaskMismatch(
+                    f"row {row_id}: the chat template's generation mask and the independent assistant mask differ at "
+                    f"{len(diff)} token(s), first positions {diff[:8]} (tokens {shown}); fix the template's "
+                    "{% generation %} markers or the messages"
+                )
+        labels = [token if keep else IGNORE_INDEX for token, keep in zip(input_ids, mask)]
+        status = "ok"
+        if len(input_ids) > settings.max_length:
+            if settings.over_length == "truncate":
+                input_ids, labels, status = input_ids[: settings.max_length], labels[: settings.max_length], "truncated"
+            else:
+                input_ids, labels, status = [], [], "dropped:over_length"
+        trainable = sum(1 for label in labels if label != IGNORE_INDEX)
+        if status != "dropped:over_length" and trainable == 0:
+            input_ids, labels, status = [], [], "dropped:no_trainable_tokens"
+        out["id"].append(row_id)
+        out["input_ids"].append(input_ids)
+        out["labels"].append(labels)
+        out["n_tokens"].append(len(input_ids))
+        out["n_trainable"].append(trainable if input_ids else 0)
+        out["status"].append(status)
+    return out
+
+
+def _map_batch(batch: dict[str, list], tokenizer, settings: LabelSettings) -> dict[str, list]:
+    result = tokenize_conversations(tokenizer, batch, settings)
+    del result["id"]  # kept from the input column
+    return result
+
+
+def tokenize_dataset(tokenizer, ids: Sequence[str], messages: Sequence, settings: LabelSettings, batch_size: int = 1000, num_proc: int = 1):
+    """Tokenize with `datasets.map` (batched, `num_proc` worker processes); returns a Dataset."""
+    import datasets
+
+    dataset = datasets.Dataset.from_dict({"id": list(ids), "messages": list(messages)})
+    return dataset.map(
+        _map_batch,
+        batched=True,
+        batch_size=batch_size,
+        num_proc=num_proc if num_proc > 1 and len(dataset) > batch_size else None,
+        fn_kwargs={"tokenizer": tokenizer, "settings": settings},
+        remove_columns=["messages"],
+        desc="tokenizing (chat template, assistant-only labels)",
+        load_from_cache_file=False,
+    )
+
+
+def count_chat_tokens(tokenizer, conversations: Sequence, enable_thinking: bool | None = False, batch_size: int = 1000) -> list[int]:
+    """Tokens of each conversation rendered with the chat template (dataset card statistics)."""
+    kwargs = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
+    counts: list[int] = []
+    for start in range(0, len(conversations), batch_size):
+        batch = [[{"role": m["role"], "content": m["content"]} for m in conv] for conv in conversations[start : start + batch_size]]
+        texts = tokenizer.apply_chat_template(batch, tokenize=False, **kwargs)
+        counts.extend(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
+    return counts

@@ -1,0 +1,154 @@
+"""Luth-SFT: the training mixture (`luth_sft`) and its tokenized, packed form per base model."""
+
+
+import base64
+import os
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from luth_pipeline.core.config import stage_fingerprint
+from luth_pipeline.core.sft import build as sft
+from luth_pipeline.core.sft.hf_dataset import push_to_hub
+from luth_pipeline.core.sft.packing import PACKED_COLUMNS
+from luth_pipeline.core.sft.plots import length_histogram_png
+from luth_pipeline.defs.metadata import column_schema, dataset_metadata, markdown_preview
+from luth_pipeline.defs.partitions import base_model_partitions
+from luth_pipeline.profile import current_profile
+from luth_pipeline.resources import LuthConfig, LuthStorage
+
+CODE_VERSION = "sft-1"
+
+
+def _mixture_deps() -> list[dg.AssetDep]:
+    """One dep per upstream asset the configured mixture reads (all partitions when partitioned)."""
+    deps: dict[str, dg.AssetDep] = {}
+    for item in current_profile().sft.mixture:
+        if item.asset not in deps:
+            mapping = dg.AllPartitionMapping() if item.partitions else None
+            deps[item.asset] = dg.AssetDep(item.asset, partition_mapping=mapping)
+    return list(deps.values())
+
+
+def _code_version(*extra: str) -> str:
+    profile = current_profile()
+    return f"{CODE_VERSION}-{stage_fingerprint(profile.sft, *extra)}"
+
+
+def _markdown_table(frame: pl.DataFrame) -> str:
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.iter_rows()]
+    return "\n".join(lines)
+
+
+def _plot_metadata(png: bytes, path: Path) -> dict:
+    path.write_bytes(png)
+    encoded = base64.b64encode(png).decode()
+    return {"plot_path": dg.MetadataValue.path(str(path)), "plot": dg.MetadataValue.md(f"![plot](data:image/png;base64,{encoded})")}
+
+
+@dg.asset(
+    key="luth_sft",
+    group_name="sft",
+    kinds={"python", "parquet", "huggingface"},
+    deps=_mixture_deps(),
+    code_version=_code_version(sft.eval_sets_digest(current_profile().sft.decontamination, current_profile())),
+    description=(
+        "Luth-SFT: the configured sources (French samples, Tulu answers, Scholar exercises) "
+        "chat-normalized, deduplicated across sources, n-gram decontaminated against every eval set, "
+        "capped per split and shuffled; written as a Hugging Face dataset folder (Parquet shards per "
+        "split + dataset card) and as flat `data`/`rejects`/`decontamination` tables."
+    ),
+)
+def luth_sft(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
+    profile, store = luth_config.values, luth_storage.store
+    build = sft.build_luth_sft(profile, store, log=context.log.info)
+    rows, rejects = build.mixture.rows, build.mixture.rejects
+
+    if profile.sft.hub.push:
+        token = os.environ.get(profile.sft.hub.token_env)
+        if not token:
+            raise dg.Failure(f"sft.hub.push is on but ${profile.sft.hub.token_env} is not set: export a Hugging Face write token")
+        context.log.info(f"pushing {build.folder} to the Hub as {profile.sft.hub.repo_id}")
+        push_to_hub(build.folder, profile.sft.hub.repo_id, token, profile.sft.hub.private)
+
+    steps = pl.DataFrame([{"split": split, **counts} for split, counts in build.mixture.split_stats.items()]) if build.mixture.split_stats else pl.DataFrame()
+    report = store.read("luth_sft", None, "decontamination")
+    metadata = dataset_metadata(
+        rows,
+        build.uris["data"],
+        upstream=[dep.asset_key for dep in _mixture_deps()],
+        derived={"n_tokens": ["messages"]},
+        descriptions={"split": "Luth-SFT split (one per source)", "n_tokens": f"tokens with the {build.tokenizer_name} chat template"},
+    )
+    metadata["preview"] = dg.MetadataValue.md(markdown_preview(rows.select("id", "split", "source", "messages"), 5))
+    metadata.update(
+        {
+            "path": dg.MetadataValue.path(str(build.folder)),
+            "hf_dataset": dg.MetadataValue.path(str(build.folder)),
+            "flat_table": dg.MetadataValue.path(build.uris["data"]),
+            "rejects_table": dg.MetadataValue.path(build.uris["rejects"]),
+            "rows_per_split": dg.MetadataValue.json({s: c["final"] for s, c in build.mixture.split_stats.items()}),
+            "removed_by_step": dg.MetadataValue.md(_markdown_table(steps) if steps.height else "no input rows"),
+            "rejected_rows": rejects.height,
+            "duplicates_removed": sum(c["duplicate"] for c in build.mixture.split_stats.values()),
+            "decontamination": dg.MetadataValue.md(_markdown_table(report) if report.height else "no eval set configured"),
+            "decontaminated_rows": sum(c["decontamination"] for c in build.mixture.split_stats.values()),
+            "missing_inputs": dg.MetadataValue.json(build.mixture.missing),
+            "tokens_total": sum(s.total for s in build.token_stats.values()),
+            "dataset_card": dg.MetadataValue.md((build.folder / "README.md").read_text(encoding="utf-8").split("---", 2)[-1]),
+        }
+    )
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    key="luth_sft_packed",
+    group_name="sft",
+    kinds={"python", "transformers", "parquet"},
+    deps=["luth_sft"],
+    partitions_def=base_model_partitions,
+    code_version=_code_version(),
+    description=(
+        "Luth-SFT tokenized with the base model's own chat template, labels on assistant turns only "
+        "(template generation mask verified against an independent computation), over-length rows "
+        "dropped or truncated, then packed best-fit-decreasing into `sequence_len` bins with document "
+        "boundaries kept (`seq_lens`, restarting `position_ids`). Schema: luth_pipeline/core/sft/packing.py."
+    ),
+)
+def luth_sft_packed(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
+    profile, store = luth_config.values, luth_storage.store
+    model = context.partition_key
+    build = sft.build_packed(profile, store, model, log=context.log.info)
+    docs, table = build.documents, build.table
+    status_counts = dict(docs.group_by("status").len().iter_rows()) if docs.height else {}
+    kept = docs.filter(~pl.col("status").str.starts_with("dropped"))
+    tokens = int(kept["n_tokens"].sum() or 0)
+    trainable = int(kept["n_trainable"].sum() or 0)
+    metadata = {
+        "dagster/row_count": table.height,
+        "path": dg.MetadataValue.path(build.uris["data"]),
+        "dagster/column_schema": column_schema(table.select(PACKED_COLUMNS)),
+        "documents": kept.height,
+        "bins": table.height,
+        "sequence_len": build.capacity,
+        "tokens_total": tokens,
+        "tokens_trainable": trainable,
+        "trainable_fraction": round(trainable / tokens, 4) if tokens else 0.0,
+        "packing_efficiency": round(build.efficiency, 5),
+        "truncated": status_counts.get("truncated", 0),
+        "dropped_over_length": status_counts.get("dropped:over_length", 0),
+        "dropped_no_trainable_tokens": status_counts.get("dropped:no_trainable_tokens", 0),
+        "label_mask": build.mask_source,
+        "tokenize_seconds": round(build.tokenize_seconds, 2),
+        "tokens_per_second": round(tokens / build.tokenize_seconds) if build.tokenize_seconds else 0,
+        "preview": dg.MetadataValue.md(markdown_preview(table.select("seq_lens", "doc_ids").head(5), 5)),
+    }
+    if table.height:
+        fill = table["seq_lens"].list.sum().to_numpy()
+        png = length_histogram_png(kept["n_tokens"].to_numpy(), fill, build.capacity, f"luth_sft_packed [{model}]")
+        plot_dir = store.local_dir("luth_sft_packed", model) if store.is_local else profile.work_path / "luth_sft_packed" / model
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        metadata.update(_plot_metadata(png, plot_dir / "lengths.png"))
+    return dg.MaterializeResult(metadata=metadata)
