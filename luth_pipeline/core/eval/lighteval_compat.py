@@ -1,0 +1,83 @@
+"""Making LightEval 0.13 run offline, with thinking off, and with a current vLLM — without editing
+its installed files (a fresh machine would not have the edit).
+
+1. Offline registry. `Registry.load_all_task_configs` imports every built-in task module; one of
+   them (tiny_benchmarks) downloads a pickle at import time, so any LightEval run fails without
+   network, and the imports cost ~7 s. Our suites only use our own task module, so while
+   `task_registry_without_builtins()` is active the registry loads the custom tasks alone.
+2. Thinking off. LightEval's PromptManager calls `tokenizer.apply_chat_template` without
+   `enable_thinking` (upstream patched its source for that); we hand it a tokenizer view whose
+   chat template always receives our template kwargs.
+3. vLLM >= 0.11 removed `LLM.generate(prompt_token_ids=...)`, which LightEval's VLLMModel still
+   calls; `TokensPromptLLM` accepts that call and forwards `TokensPrompt`s (upstream's
+   patch_vllm_api did the same by rewriting LightEval's source).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from lighteval.tasks.registry import Registry
+
+
+def _custom_tasks_only(custom_tasks: str | Path | ModuleType | None = None, load_multilingual: bool = False):
+    if custom_tasks is None:
+        raise ValueError(
+            "the LightEval registry runs without built-in tasks here (they download files at import); "
+            "pass custom_tasks=luth_pipeline.core.eval.tasks"
+        )
+    module = Registry.create_custom_tasks_module(custom_tasks)
+    return Registry._extract_configs(module)
+
+
+@contextlib.contextmanager
+def task_registry_without_builtins() -> Iterator[None]:
+    original = Registry.__dict__["load_all_task_configs"]
+    Registry.load_all_task_configs = staticmethod(_custom_tasks_only)
+    try:
+        yield
+    finally:
+        Registry.load_all_task_configs = original
+
+
+class ChatTemplateKwargs:
+    """A tokenizer whose `apply_chat_template` always gets extra kwargs (e.g. enable_thinking=False)."""
+
+    def __init__(self, tokenizer: Any, **template_kwargs: Any):
+        self._tokenizer = tokenizer
+        self._template_kwargs = template_kwargs
+
+    def apply_chat_template(self, *args: Any, **kwargs: Any):
+        return self._tokenizer.apply_chat_template(*args, **{**self._template_kwargs, **kwargs})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tokenizer, name)
+
+
+def set_chat_template_kwargs(model: Any, **template_kwargs: Any) -> None:
+    manager = model.prompt_manager
+    tokenizer = manager.tokenizer
+    if isinstance(tokenizer, ChatTemplateKwargs):
+        tokenizer = tokenizer._tokenizer
+    manager.tokenizer = ChatTemplateKwargs(tokenizer, **template_kwargs)
+
+
+class TokensPromptLLM:
+    """Wraps a `vllm.LLM` so LightEval's `generate(prompt_token_ids=...)` call works on vLLM >= 0.11."""
+
+    def __init__(self, llm: Any):
+        self._llm = llm
+
+    def generate(self, prompts=None, sampling_params=None, use_tqdm=True, prompt_token_ids=None, **kwargs):
+        if prompt_token_ids is not None:
+            from vllm.inputs import TokensPrompt
+
+            prompts = [TokensPrompt(prompt_token_ids=list(ids)) for ids in prompt_token_ids]
+        return self._llm.generate(prompts, sampling_params=sampling_params, use_tqdm=use_tqdm, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._llm, name)

@@ -1,0 +1,161 @@
+"""Prompt functions (dataset row -> LightEval `Doc`) for each task family, French and English.
+
+They follow upstream's prompts (kurakurai/Luth src/eval/prompts.py): simple-evals style MCQ with a
+"Réponse : $LETTRE" last line for GPQA, a boxed final answer for maths, lettered endings for
+HellaSwag, Oui/Non for BoolQ; MMLU and ARC use LightEval's multilingual MCQ templates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from functools import partial
+from string import ascii_uppercase
+
+from lighteval.tasks.requests import Doc
+from lighteval.tasks.templates.multichoice import get_mcq_prompt_function
+from lighteval.tasks.templates.utils.formulation import CFFormulation, MCFFormulation
+from lighteval.utils.language import Language
+
+from luth_pipeline.core.eval.datasets import EvalTaskSpec
+
+LANGUAGES = {"fr": Language.FRENCH, "en": Language.ENGLISH}
+
+GPQA_TEMPLATE = {
+    "fr": (
+        "Répondez à la question à choix multiple suivante. La dernière ligne de votre réponse doit avoir "
+        "le format suivant : 'Réponse : $LETTRE' (sans les guillemets) où LETTRE est l'une de A, B, C ou D. "
+        "Réfléchissez étape par étape avant de répondre.\n\n{question}\n\nA) {A}\nB) {B}\nC) {C}\nD) {D}"
+    ),
+    "en": (
+        "Answer the following multiple choice question. The last line of your response should be of the "
+        "following format: 'Answer: $LETTER' (without quotes) where LETTER is one of ABCD. "
+        "Think step by step before answering.\n\n{question}\n\nA) {A}\nB) {B}\nC) {C}\nD) {D}"
+    ),
+}
+MATH_TEMPLATE = {
+    "fr": (
+        "Résous le problème de mathématiques suivant de manière efficace et claire. La dernière ligne de ta "
+        "réponse doit être au format suivant : 'Donc, la réponse finale est : $\\boxed{{RÉPONSE}}$. "
+        "J'espère que c'est correct' (sans les guillemets), où RÉPONSE est simplement le nombre ou "
+        "l'expression qui résout le problème. Raisonne étape par étape avant de répondre.\n\n{problem}"
+    ),
+    "en": (
+        "Solve the following math problem efficiently and clearly. The last line of your response should "
+        "be of the following format: 'Therefore, the final answer is: $\\boxed{{ANSWER}}$. I hope it is "
+        "correct' (without quotes) where ANSWER is just the final number or expression that solves the "
+        "problem. Think step by step before answering.\n\n{problem}"
+    ),
+}
+HELLASWAG_HEADER = {
+    "fr": "Voici une série de questions à choix multiples (avec réponses) pour évaluer le bon sens.\n\n",
+    "en": "The following are multiple choice questions (with answers) about common sense.\n\n",
+}
+HELLASWAG_ANSWER = {"fr": "Réponse:", "en": "Answer:"}
+BOOLQ = {"fr": ("Passage", "Question", "Réponse", ["Non", "Oui"]), "en": ("Passage", "Question", "Answer", ["No", "Yes"])}
+
+
+def stable_position(text: str, n: int) -> int:
+    """Where the gold choice goes: fixed per question (upstream draws it at random each run,
+    which makes two runs of the same model disagree for no reason)."""
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) % n
+
+
+def ifeval_prompt(line: dict, task_name: str = "") -> Doc:
+    return Doc(
+        task_name=task_name,
+        query=line["prompt"],
+        choices=[""],
+        gold_index=0,
+        specific={"instructions_id_list": list(line["instruction_id_list"]), "kwargs": list(line["kwargs"])},
+    )
+
+
+def gpqa_prompt(line: dict, task_name: str = "", *, language: str, question_field: str) -> Doc:
+    question = line[question_field]
+    choices = [line["Incorrect Answer 1"], line["Incorrect Answer 2"], line["Incorrect Answer 3"]]
+    gold = stable_position(question, 4)
+    choices.insert(gold, line["Correct Answer"])
+    query = GPQA_TEMPLATE[language].format(question=question, **dict(zip("ABCD", choices)))
+    return Doc(task_name=task_name, query=query, choices=list("ABCD"), gold_index=gold)
+
+
+def _boxed(answer: str) -> str:
+    return answer if "\\boxed" in answer else f"$\\boxed{{{answer}}}$"
+
+
+def math_prompt(line: dict, task_name: str = "", *, language: str, gold_field: str) -> Doc:
+    return Doc(
+        task_name=task_name,
+        query=MATH_TEMPLATE[language].format(problem=line["problem"]),
+        choices=[_boxed(str(line[gold_field]))],
+        gold_index=0,
+    )
+
+
+def hellaswag_prompt(line: dict, task_name: str = "", *, language: str) -> Doc:
+    context = f"{line['ctx_a']} {line['ctx_b'].capitalize()}".strip()
+    letters = ascii_uppercase[: len(line["endings"])]
+    query = HELLASWAG_HEADER[language] + f"Question: {context}\n"
+    query += "".join(f"{letter}. {ending}\n" for letter, ending in zip(letters, line["endings"]))
+    query += HELLASWAG_ANSWER[language]
+    label = str(line["label"]).strip()
+    return Doc(task_name=task_name, query=query, choices=list(letters), gold_index=int(label) if label else -1)
+
+
+def boolq_prompt(line: dict, task_name: str = "", *, language: str) -> Doc:
+    passage, question_word, answer_word, choices = BOOLQ[language]
+    question = re.sub(r"\?\?$", "?", line["question"].strip())
+    return Doc(
+        task_name=task_name,
+        query=f"{passage}: {line['passage']}\n{question_word}: {question}\n{answer_word}: ",
+        choices=choices,
+        gold_index=int(line["label"]),
+    )
+
+
+def _mmlu_letters(line: dict) -> dict:
+    return {
+        "question": line["Question"],
+        "choices": [line["A"], line["B"], line["C"], line["D"]],
+        "gold_idx": ascii_uppercase.index(line["Answer"].strip()),
+    }
+
+
+def _mmlu_list(line: dict) -> dict:
+    return {"question": line["question"], "choices": list(line["choices"]), "gold_idx": int(line["answer"])}
+
+
+def _arc_columns(line: dict) -> dict:
+    choices = [line[f"choice{i}"] for i in range(1, 5) if line.get(f"choice{i}")]
+    return {"question": line["question"], "choices": choices, "gold_idx": ascii_uppercase.index(line["answerKey"].strip())}
+
+
+def _arc_struct(line: dict) -> dict:
+    labels = list(line["choices"]["label"])
+    return {"question": line["question"], "choices": list(line["choices"]["text"]), "gold_idx": labels.index(line["answerKey"])}
+
+
+def prompt_function(spec: EvalTaskSpec) -> Callable[[dict, str], Doc]:
+    language = spec.language
+    match spec.kind:
+        case "ifeval":
+            return ifeval_prompt
+        case "gpqa":
+            return partial(gpqa_prompt, language=language, question_field=spec.question_field or "Question")
+        case "math":
+            return partial(math_prompt, language=language, gold_field=spec.gold_field or "answer")
+        case "hellaswag":
+            return partial(hellaswag_prompt, language=language)
+        case "boolq":
+            return partial(boolq_prompt, language=language)
+        case "mmlu_letters":
+            return get_mcq_prompt_function(LANGUAGES[language], _mmlu_letters, formulation=MCFFormulation())
+        case "mmlu_list":
+            return get_mcq_prompt_function(LANGUAGES[language], _mmlu_list, formulation=MCFFormulation())
+        case "arc_choice_columns":
+            return get_mcq_prompt_function(LANGUAGES[language], _arc_columns, formulation=CFFormulation())
+        case "arc_choice_struct":
+            return get_mcq_prompt_function(LANGUAGES[language], _arc_struct, formulation=CFFormulation())
+    raise ValueError(f"no prompt for task kind {spec.kind!r}")
