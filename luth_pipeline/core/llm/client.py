@@ -19,7 +19,7 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
@@ -27,6 +27,7 @@ import tenacity
 
 from luth_pipeline.core.llm.backends.base import LLMBackend, text_of
 from luth_pipeline.core.llm.cache import LayeredCache
+from luth_pipeline.core.llm.config import ModelPrice
 from luth_pipeline.core.llm.errors import FailureRateExceeded, LLMError, LLMSetupError, TransientLLMError
 from luth_pipeline.core.llm.progress import ProgressReporter, ProgressUpdate
 from luth_pipeline.core.llm.ratelimit import RateLimiter
@@ -79,8 +80,8 @@ class GenerationStats:
         out = {"requests": self.total, "cache_hits": self.cache_hits, "calls_made": self.calls,
                "attempts": self.attempts, "retries": self.retries, "failed": self.failed, "prompt_tokens": self.prompt_tokens,
                "completion_tokens": self.completion_tokens, "elapsed_s": round(self.elapsed_s, 2)}
-        if self.cost_usd is not None:
-            out["cost_usd"] = round(self.cost_usd, 4)
+        if self.cost_usd is not None or self.saved_usd is not None:
+            out["cost_usd"] = round(self.cost_usd or 0.0, 4)
             out["saved_by_cache_usd"] = round(self.saved_usd or 0.0, 4)
         return out
 
@@ -113,8 +114,7 @@ class LLMClient:
         secrets: Sequence[str] = (),
         progress_every_s: float = 15.0,
         logger: logging.Logger | None = None,
-        price_input_per_mtok: float | None = None,
-        price_output_per_mtok: float | None = None,
+        prices: Mapping[str, ModelPrice] | None = None,
     ):
         self.backend = backend
         self.cache = cache
@@ -125,7 +125,7 @@ class LLMClient:
         self._secrets = tuple(s for s in secrets if s)
         self.progress_every_s = progress_every_s
         self.logger = logger or log
-        self.prices = (price_input_per_mtok, price_output_per_mtok)
+        self.prices = dict(prices or {})
 
     # ---- public ---------------------------------------------------------------------------
     def generate(
@@ -143,6 +143,7 @@ class LLMClient:
                 stats.cache_hits += 1
                 stats.cached_prompt_tokens += found[key].prompt_tokens
                 stats.cached_completion_tokens += found[key].completion_tokens
+                self._add_cost(stats, request.model, found[key], saved=True)
             elif key in todo:
                 stats.deduplicated += 1
             else:
@@ -157,6 +158,7 @@ class LLMClient:
             if response.ok:
                 stats.prompt_tokens += response.prompt_tokens
                 stats.completion_tokens += response.completion_tokens
+                self._add_cost(stats, todo[key].model, response, saved=False)
                 if self.cache:
                     self.cache.put(todo[key], response)
             else:
@@ -164,7 +166,6 @@ class LLMClient:
             progress.retries = stats.retries
             progress.update(done=duplicates[key], failures=0 if response.ok else duplicates[key])
         stats.elapsed_s = time.monotonic() - progress.started
-        self._price(stats)
         return GenerationResult([answered[k] for k in keys], stats)
 
     def close(self) -> None:
@@ -247,10 +248,12 @@ class LLMClient:
         self.logger.warning(f"LLM request failed{where}: {message}")
         return LLMResponse(text="", finish_reason="error", error=message)
 
-    def _price(self, stats: GenerationStats) -> None:
-        price_in, price_out = self.prices
-        if price_in is None and price_out is None:
+    def _add_cost(self, stats: GenerationStats, model: str, response: LLMResponse, saved: bool) -> None:
+        price = self.prices.get(model)
+        if price is None:
             return
-        price_in, price_out = price_in or 0.0, price_out or 0.0
-        stats.cost_usd = (stats.prompt_tokens * price_in + stats.completion_tokens * price_out) / 1e6
-        stats.saved_usd = (stats.cached_prompt_tokens * price_in + stats.cached_completion_tokens * price_out) / 1e6
+        usd = (response.prompt_tokens * price.input_per_mtok + response.completion_tokens * price.output_per_mtok) / 1e6
+        if saved:
+            stats.saved_usd = (stats.saved_usd or 0.0) + usd
+        else:
+            stats.cost_usd = (stats.cost_usd or 0.0) + usd

@@ -43,9 +43,13 @@ class EndpointConfig(StrictModel):
     # transformers backend
     device: str = "cpu"
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
-    # USD per million tokens, for the cost estimate in metadata (unset = no estimate).
-    price_input_per_mtok: float | None = Field(None, ge=0)
-    price_output_per_mtok: float | None = Field(None, ge=0)
+
+
+class ModelPrice(StrictModel):
+    """USD per million tokens, for the cost estimate in metadata."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
 
 
 class StageLLMConfig(StrictModel):
@@ -68,3 +72,5 @@ class LLMConfig(StrictModel):
     max_failure_rate: float = Field(0.05, ge=0, le=1)
     progress_every_s: float = Field(15.0, gt=0)
     endpoints: dict[str, EndpointConfig] = {}
+    # Prices by model id; models without a price get no cost estimate (self-hosted vLLM).
+    prices: dict[str, ModelPrice] = {}

@@ -66,5 +66,5 @@ def build_client(profile: "Profile", stage: StageLLMConfig, *, api_keys: Mapping
         max_retries=endpoint.max_retries, backoff_initial_s=endpoint.backoff_initial_s,
         backoff_max_s=endpoint.backoff_max_s, secrets=[api_key] if api_key else [],
         progress_every_s=llm.progress_every_s, logger=logger,
-        price_input_per_mtok=endpoint.price_input_per_mtok, price_output_per_mtok=endpoint.price_output_per_mtok,
+        prices=llm.prices,
     )
