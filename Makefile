@@ -13,7 +13,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install demo test ui clean dagster-home
+.PHONY: help install demo test ui clean dagster-home system-deps
 
 help:
 	@echo "make demo   - install, then materialize the whole asset graph with the local profile"
@@ -53,7 +53,18 @@ demo: dagster-home
 ui: dagster-home
 	$(VENV)/bin/dagster dev -w workspace.yaml
 
-test: dagster-home $(VENV_TRAIN)/.installed
+# Debian packages the e2e tests drive for real: headless Chromium (web UI test) and a
+# PostgreSQL server (instance storage). Installed only when missing.
+SYSTEM_DEPS := chromium chromium-driver postgresql
+system-deps:
+	@missing=$$(for p in $(SYSTEM_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+test: dagster-home system-deps $(VENV_TRAIN)/.installed
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --timeout=1800; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing loudly"; exit 1; fi; exit $$status
 

@@ -1,0 +1,144 @@
+"""The Dagster web UI in a real browser (Debian's headless Chromium driven by Playwright).
+
+`dagster dev` serves the repo's workspace on a free loopback port against a temp instance. The
+test opens the global asset graph and checks that every asset key of the definitions is drawn,
+materializes one asset from its page (the Materialize button, partition picker included), waits
+for the run to succeed, then checks that the asset page shows the metadata the stage attached
+and its checks. Screenshots of each step land in test-artifacts/ui/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import dagster as dg
+import pytest
+
+from luth_pipeline_tests.e2e.conftest import graph_of_current_defs, write_local_instance, write_profile
+from luth_pipeline_tests.e2e.servers import REPO, VENV_BIN, Process, dagster_env, free_port, location_loaded, wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync", "--disable-dev-shm-usage"]
+# The asset the test materializes from the UI: the first root of the graph (fixture data, seconds).
+PREFERRED_ASSET = "raw_multilingual_dumps"
+
+
+def _asset_to_launch(graph) -> dg.AssetKey:
+    roots = [k for level in graph.toposorted_asset_keys_by_level for k in sorted(level)
+             if graph.get(k).is_materializable and not graph.get(k).parent_keys]
+    preferred = dg.AssetKey(PREFERRED_ASSET)
+    return preferred if preferred in roots else roots[0]
+
+
+def _dismiss_onboarding(page) -> None:
+    skip = page.get_by_role("button", name="Skip")
+    try:
+        skip.wait_for(timeout=3000)
+        skip.click()
+    except Exception:  # the community dialog only shows on an instance's first visit
+        pass
+
+
+@pytest.fixture
+def dagster_dev(tmp_path):
+    home = write_local_instance(tmp_path / "dagster_home")
+    profile = write_profile(tmp_path / "ui.yaml", str(tmp_path / "data"))
+    port = free_port()
+    process = Process([str(VENV_BIN / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+                      tmp_path / "dagster_dev.log", dagster_env(home, profile))
+    try:
+        wait_for(lambda: location_loaded(port), 300, "dagster dev to load the code location", interval=1, log=process.log)
+        yield port, home
+    finally:
+        process.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_asset_graph_and_materialize_from_the_ui(dagster_dev, artifacts_dir):
+    from playwright.sync_api import expect, sync_playwright
+
+    port, home = dagster_dev
+    graph = graph_of_current_defs()
+    keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_materializable)
+    groups = sorted({graph.get(dg.AssetKey.from_user_string(k)).group_name for k in keys})
+    assert keys, "the definitions have no assets"
+    shots = artifacts_dir / "ui"
+    shots.mkdir(parents=True, exist_ok=True)
+    base = f"http://127.0.0.1:{port}"
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1600, "height": 1000})
+        # Open every group in the graph (the UI keeps expanded groups in localStorage).
+        expanded = json.dumps({"expanded": ",".join(f"global@global:{g}" for g in groups)})
+        context.add_init_script(f"localStorage.setItem('asset-graph-open-graph-nodes-global-__GLOBAL__', {json.dumps(expanded)});")
+        page = context.new_page()
+        try:
+            # 1. The global asset graph draws every asset of the definitions.
+            page.goto(f"{base}/asset-groups", wait_until="networkidle")
+            _dismiss_onboarding(page)
+            drawn = lambda: {t.strip() for t in page.locator("foreignObject").all_text_contents()}  # noqa: E731
+            def all_drawn():
+                texts = " ".join(drawn())
+                return all(re.search(rf"(^|\W){re.escape(k)}(\W|$)", texts) for k in keys)
+            try:
+                wait_for(all_drawn, 60, "every asset to be drawn in the asset graph")
+            finally:
+                page.screenshot(path=str(shots / "01-asset-graph.png"))
+            # The catalog lists them too (a table, independent of graph layout).
+            page.goto(f"{base}/assets", wait_until="networkidle")
+            for key in keys:
+                expect(page.get_by_text(key, exact=True).first).to_be_visible(timeout=30_000)
+            page.screenshot(path=str(shots / "02-catalog.png"))
+
+            # 2. Materialize one asset from its page.
+            target = _asset_to_launch(graph)
+            node = graph.get(target)
+            page.goto(f"{base}/assets/{target.to_user_string()}", wait_until="networkidle")
+            page.get_by_role("button", name=re.compile(r"^Materialize")).first.click()
+            if node.partitions_def is not None:
+                partition = node.partitions_def.get_partition_keys()[0]
+                dialog = page.get_by_role("dialog")
+                dialog.get_by_text("Select a partition or create one").click()
+                page.get_by_role("menuitem", name=partition, exact=True).or_(page.get_by_text(partition, exact=True)).first.click()
+                page.keyboard.press("Escape") if page.get_by_role("menu").count() else None
+                page.screenshot(path=str(shots / "03-launch-dialog.png"))
+                dialog.get_by_role("button", name=re.compile(r"^Launch")).click()
+
+            with dg.DagsterInstance.from_config(str(home)) as instance:
+                runs = wait_for(lambda: instance.get_runs(), 60, "the UI to launch a run")
+                run = runs[0]
+                wait_for(lambda: instance.get_run_by_id(run.run_id).is_finished, 600, f"run {run.run_id} to finish", interval=1)
+                final = instance.get_run_by_id(run.run_id)
+                page.goto(f"{base}/runs/{run.run_id}", wait_until="networkidle")
+                page.screenshot(path=str(shots / "04-run.png"))
+                assert final.status == dg.DagsterRunStatus.SUCCESS, f"run {run.run_id} launched from the UI: {final.status}"
+                assert target in (final.asset_selection or set())
+                materialization = instance.fetch_materializations(target, limit=1).records[0].asset_materialization
+
+            # 3. The asset page shows what the stage attached: metadata entries, columns, checks.
+            page.goto(f"{base}/assets/{target.to_user_string()}", wait_until="networkidle")
+            if node.partitions_def is not None:
+                page.goto(f"{base}/assets/{target.to_user_string()}?partition={materialization.partition}", wait_until="networkidle")
+            shown = [k for k in materialization.metadata if not k.startswith("dagster/")]
+            assert shown, f"{target.to_user_string()} attached no metadata of its own"
+            for label in shown:
+                expect(page.get_by_text(label, exact=True).first).to_be_visible(timeout=30_000)
+            if "dagster/column_schema" in materialization.metadata:
+                column = materialization.metadata["dagster/column_schema"].value.columns[0].name
+                expect(page.get_by_text(column, exact=True).first).to_be_visible(timeout=30_000)
+            page.screenshot(path=str(shots / "05-asset-page.png"), full_page=True)
+            checks = [c.name for c in graph.asset_check_keys if c.asset_key == target] if hasattr(graph, "asset_check_keys") else []
+            if checks:
+                page.goto(f"{base}/assets/{target.to_user_string()}?view=checks", wait_until="networkidle")
+                for check in checks:
+                    expect(page.get_by_text(check, exact=True).first).to_be_visible(timeout=30_000)
+                page.screenshot(path=str(shots / "06-asset-checks.png"), full_page=True)
+        except Exception:
+            page.screenshot(path=str(shots / "failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
