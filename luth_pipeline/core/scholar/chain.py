@@ -38,7 +38,7 @@ STEPS = ("questions", "context", "answers", "enrich")
 
 
 class GenerationLike(Protocol):
-    responses: list[LLMResponse]
+    responses: list[LLMResponse]  # in request order (`core.llm.GenerationResult`, which also has `stats`)
 
 
 class LLMClientLike(Protocol):
@@ -108,6 +108,8 @@ def make_request(stage: StageLLMConfig, prompt: str, schema: type[BaseModel], ro
 @dataclass
 class StepStats:
     requests: int = 0
+    cache_hits: int = 0
+    calls_made: int = 0  # sent to the model (not answered by the cache)
     llm_errors: int = 0
     truncated: int = 0  # finish_reason "length": the reply was cut, repair kept what was complete
     parse: collections.Counter = field(default_factory=collections.Counter)  # clean / latex_escapes / json_repair / failed
@@ -127,9 +129,12 @@ def ask_structured(client: LLMClientLike, requests: list[LLMRequest], schema: ty
     stats.requests += len(requests)
     if not requests:
         return []
-    responses = client.generate(requests, desc=desc).responses
+    result = client.generate(requests, desc=desc)
+    llm_stats = getattr(result, "stats", None)
+    stats.cache_hits += getattr(llm_stats, "cache_hits", 0)
+    stats.calls_made += getattr(llm_stats, "calls", 0)
     out = []
-    for response in responses:
+    for response in result.responses:
         if not response.ok:
             stats.llm_errors += 1
             out.append((None, f"LLM error: {response.error}"))

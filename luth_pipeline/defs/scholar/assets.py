@@ -1,0 +1,195 @@
+"""Scholar: French exam PDFs → Gemini extraction → refined, filtered exercises (`luth_scholar`).
+
+scholar_pdfs         manifest → downloads (retries, limits) → sha256 blobs → PDF validation
+scholar_extractions  PyMuPDF text / page images → questions → context → answers → enrichment
+scholar_exercises    refinement → anomaly filter → chat messages with subject/difficulty labels
+"""
+
+import base64
+import hashlib
+
+import dagster as dg
+import polars as pl
+
+from luth_pipeline.core.config import stage_fingerprint
+from luth_pipeline.core.config.profile import REPO_ROOT
+from luth_pipeline.core.scholar.chain import Prompts, run_chain
+from luth_pipeline.core.scholar.download import BlobStore
+from luth_pipeline.core.scholar.exercises import build_exercises, reject_counts, subject_mix
+from luth_pipeline.core.scholar.inventory import build_inventory, open_exam
+from luth_pipeline.core.scholar.report import counts_markdown, mix_markdown, steps_markdown, subject_mix_png
+from luth_pipeline.defs.metadata import dataset_metadata, markdown_preview
+from luth_pipeline.defs.scholar.llm import scholar_client
+from luth_pipeline.defs.scholar.tables import EXERCISE_SCHEMA, EXTRACTION_SCHEMA, PDF_SCHEMA, frame
+from luth_pipeline.profile import current_profile
+from luth_pipeline.resources import LuthConfig, LuthStorage
+
+CODE_VERSION = "scholar-v1"
+GROUP = "scholar"
+
+
+def _files_digest(*paths) -> str:
+    """Content hash of the manifest and prompt files: editing them makes the assets stale."""
+    digest = hashlib.sha256()
+    for path in paths:
+        files = sorted(path.glob("*.md")) if path.is_dir() else [path]
+        for file in files:
+            if file.is_file():
+                digest.update(file.name.encode() + file.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _version(*extra) -> str:
+    config = current_profile().scholar
+    inputs = (current_profile().resolve_path(config.manifest), current_profile().resolve_path(config.prompts_dir))
+    return f"{CODE_VERSION}-{stage_fingerprint(config, *extra, _files_digest(*inputs))}"
+
+
+def _blobs(luth_storage: LuthStorage) -> BlobStore:
+    return BlobStore(f"{luth_storage.store.root}/scholar_pdfs/blobs")
+
+
+def _write_beside(store, asset: str, filename: str, payload: bytes) -> str:
+    """A file next to the asset's tables (local folder or object store alike)."""
+    folder = store._path(asset, None, "data").rsplit("/", 1)[0]
+    store.fs.create_dir(folder, recursive=True)
+    with store.fs.open_output_stream(f"{folder}/{filename}") as sink:
+        sink.write(payload)
+    return store.uri(asset).rsplit("/", 1)[0] + f"/{filename}"
+
+
+def _rejects_md(rejects: pl.DataFrame, columns: list[str]) -> str:
+    return markdown_preview(rejects.select(columns), rows=20) if rejects.height else "nothing rejected"
+
+
+@dg.asset(
+    key="scholar_pdfs",
+    group_name=GROUP,
+    kinds={"pdf", "parquet"},
+    code_version=_version(),
+    description=(
+        "Exam PDFs from the manifest (`scholar.manifest`: URLs or folder globs with level, contest, subject, year), "
+        "each subject paired with its official correction. Downloads retry with backoff under size and content-type "
+        "limits; bytes are stored once per sha256; each file is opened with PyMuPDF and rejected with a per-file reason "
+        "(truncated, encrypted, not a PDF, zero pages, too many pages, scanned, broken xref, …) without stopping the others."
+    ),
+)
+def scholar_pdfs(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
+    config, store = luth_config.values.scholar, luth_storage.store
+    inventory = build_inventory(config, REPO_ROOT, _blobs(luth_storage), log=context.log.info)
+    data = frame(inventory.exams, PDF_SCHEMA)
+    files = pl.DataFrame([vars(f) for f in inventory.files]) if inventory.files else pl.DataFrame()
+    rejects = frame(inventory.rejects, {"exam_id": pl.String, "role": pl.String, "location": pl.String, "reason": pl.String})
+    uri = store.write(data, "scholar_pdfs")
+    files_uri = store.write(files, "scholar_pdfs", table="files")
+    rejects_uri = store.write(rejects, "scholar_pdfs", table="rejects")
+    ok = [f for f in inventory.files if f.status == "ok"]
+    return dg.MaterializeResult(metadata={
+        **dataset_metadata(data, uri),
+        "exams_usable": len(inventory.exams),
+        "files_listed": len(inventory.files),
+        "files_rejected": sum(f.status != "ok" for f in inventory.files),
+        "pdfs_stored_new": sum(f.stored == "new" for f in inventory.files),
+        "pdfs_deduplicated": sum(f.stored == "dedup" for f in inventory.files),
+        "pages": sum(f.pages for f in ok),
+        "pages_without_text": sum(f.image_pages for f in ok),
+        "blobs": dg.MetadataValue.path(_blobs(luth_storage).root),
+        "files_path": dg.MetadataValue.path(files_uri),
+        "rejects_path": dg.MetadataValue.path(rejects_uri),
+        "rejects": dg.MetadataValue.md(_rejects_md(rejects, ["exam_id", "role", "location", "reason"])),
+    })
+
+
+@dg.asset(
+    key="scholar_extractions",
+    deps=["scholar_pdfs"],
+    group_name=GROUP,
+    kinds={"gemini", "pymupdf", "parquet"},
+    code_version=_version(),
+    description=(
+        "Upstream's four-step chain per exam on the shared LLM client (cached, rate-limited): questions from the subject, "
+        "their context, answers from the official correction only, contexts enriched with earlier results. PyMuPDF text, "
+        "and PNG page images where a page has no text layer; structured output (pydantic schemas) plus a repair step "
+        "(raw LaTeX backslashes, json_repair, item-wise validation). Each item keeps both PDFs' sha256 and page ranges."
+    ),
+)
+def scholar_extractions(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
+    profile, store = luth_config.values, luth_storage.store
+    config = profile.scholar
+    exams = store.read("scholar_pdfs").to_dicts()
+    blobs = _blobs(luth_storage)
+    documents = [open_exam(row, blobs, config) for row in exams]
+    prompts = Prompts(profile.resolve_path(config.prompts_dir))
+    with scholar_client(profile, config.extraction, context.log) as client:
+        result = run_chain(documents, client, config.extraction, prompts, log=context.log.info)
+    data = frame(result.items, EXTRACTION_SCHEMA)
+    rejects = frame(result.failures, {"exam_id": pl.String, "step": pl.String, "reason": pl.String})
+    uri = store.write(data, "scholar_extractions")
+    rejects_uri = store.write(rejects, "scholar_extractions", table="rejects")
+    failed_share = len({f["exam_id"] for f in result.failures}) / len(exams) if exams else 0.0
+    if failed_share > config.max_failed_exam_share:
+        raise RuntimeError(
+            f"scholar_extractions: {failed_share:.0%} of exams failed (> scholar.max_failed_exam_share="
+            f"{config.max_failed_exam_share:.0%}); see {rejects_uri}. Every finished reply is cached: fix the endpoint "
+            "or prompts and re-run, only the failed requests are sent again."
+        )
+    return dg.MaterializeResult(metadata={
+        **dataset_metadata(data, uri, upstream="scholar_pdfs"),
+        "exams": len(exams),
+        "exams_failed": len({f["exam_id"] for f in result.failures}),
+        "items_per_exam": dg.MetadataValue.json(data.group_by("exam_id").len().sort("exam_id").to_dicts() if data.height else []),
+        "steps": dg.MetadataValue.md(steps_markdown(result.steps)),
+        "llm_requests": sum(s.requests for s in result.steps.values()),
+        "llm_cache_hits": sum(s.cache_hits for s in result.steps.values()),
+        "replies_repaired": sum(s.parse["latex_escapes"] + s.parse["json_repair"] for s in result.steps.values()),
+        "rejects_path": dg.MetadataValue.path(rejects_uri),
+        "rejects": dg.MetadataValue.md(_rejects_md(rejects, ["exam_id", "step", "reason"])),
+    })
+
+
+@dg.asset(
+    key="scholar_exercises",
+    deps=["scholar_extractions"],
+    group_name=GROUP,
+    kinds={"gemini", "parquet"},
+    code_version=_version(),
+    description=(
+        "Refinement pass (fix French and LaTeX, complete the context, step-by-step answer, difficulty, needs-figure), "
+        "then the anomaly filter: empty/answer-less, unbalanced $ or braces or LaTeX that pylatexenc cannot parse, "
+        "non-French (langdetect), needs a figure, duplicates (exact + MinHash), answer restating the question. "
+        "Chat rows: user = context + question, assistant = the worked answer; rejects with their reason."
+    ),
+)
+def scholar_exercises(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
+    profile, store = luth_config.values, luth_storage.store
+    config = profile.scholar
+    items = store.read("scholar_extractions").to_dicts()
+    prompts = Prompts(profile.resolve_path(config.prompts_dir))
+    with scholar_client(profile, config.refinement, context.log) as client:
+        result = build_exercises(items, client, config, prompts, log=context.log.info)
+    data = frame(result.rows, EXERCISE_SCHEMA)
+    rejects = frame(result.rejects, {"id": pl.String, "exam_id": pl.String, "number": pl.String, "subject": pl.String,
+                                     "question": pl.String, "answer": pl.String, "reason": pl.String})
+    uri = store.write(data, "scholar_exercises")
+    rejects_uri = store.write(rejects, "scholar_exercises", table="rejects")
+
+    mix = subject_mix(result.rows)
+    png = subject_mix_png(mix, config.reference_subject_mix, f"Subject mix of {data.height} exercises vs the Luth report")
+    plot_uri = _write_beside(store, "scholar_exercises", "subject_mix.png", png)
+    pdfs = store.read("scholar_pdfs")
+    counts = {"exams_usable": pdfs.height, **result.counts}
+    subject_counts = dict(data.group_by("subject").len().iter_rows()) if data.height else {}
+    return dg.MaterializeResult(metadata={
+        **dataset_metadata(data, uri, upstream="scholar_extractions"),
+        "counts_per_step": dg.MetadataValue.md(counts_markdown(counts)),
+        "rejected_by_check": dg.MetadataValue.json(reject_counts(result.rejects)),
+        "refine_requests": result.refine.requests,
+        "refine_cache_hits": result.refine.cache_hits,
+        "refine_replies_repaired": result.refine.parse["latex_escapes"] + result.refine.parse["json_repair"],
+        "difficulty": dg.MetadataValue.json(dict(data.group_by("difficulty").len().iter_rows()) if data.height else {}),
+        "subject_mix": dg.MetadataValue.md(mix_markdown(mix, config.reference_subject_mix, subject_counts)),
+        "subject_mix_plot": dg.MetadataValue.md(f"![subject mix](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "subject_mix_plot_path": dg.MetadataValue.path(plot_uri),
+        "rejects_path": dg.MetadataValue.path(rejects_uri),
+        "rejects": dg.MetadataValue.md(_rejects_md(rejects, ["id", "reason", "question"])),
+    })
