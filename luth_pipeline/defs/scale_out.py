@@ -1,10 +1,10 @@
 """Scale-out: runs of the GPU stages ask the cluster for a GPU node.
 
 The production instance (configs/dagster/dagster.prod.yaml) launches one Kubernetes Job (or ECS
-task) per run. Dagster's run launchers read per-run resources from run tags, so the `gpu_assets`
-job carries tags for both launchers: on Kubernetes a `nvidia.com/gpu` limit, a GPU node selector
+task) per run. Dagster's run launchers read per-run resources from run tags, so the `gpu_<asset>`
+jobs carry tags for both launchers: on Kubernetes a `nvidia.com/gpu` limit, a GPU node selector
 and the GPU taint's toleration; on ECS a GPU resource requirement and a GPU capacity provider.
-Launch GPU stages through this job (UI → Jobs, or a schedule/sensor targeting it); data stages
+Launch GPU stages through these jobs (UI → Jobs, or a schedule/sensor targeting them); data stages
 run on the launcher's default CPU pods. Locally the tags are inert.
 """
 
@@ -12,8 +12,9 @@ import json
 
 import dagster as dg
 
-# Stages whose assets use pool="gpu" (fine-tuning, merging, vLLM evaluation).
-GPU_GROUPS = ("train", "merge", "eval")
+# The assets with pool="gpu" (DESIGN.md keys). One job each: a job's assets must share one
+# partitioning (base model / base model × recipe / checkpoint).
+GPU_ASSETS = ("finetuned_checkpoint", "merged_checkpoint", "benchmark_scores")
 
 K8S_GPU_CONFIG = {
     "container_config": {
@@ -40,9 +41,12 @@ GPU_RUN_TAGS = {
     "ecs/memory": "61440",
 }
 
-gpu_assets = dg.define_asset_job(
-    "gpu_assets",
-    selection=dg.AssetSelection.groups(*GPU_GROUPS),
-    tags=GPU_RUN_TAGS,
-    description="The GPU stages (train, merge, eval) on GPU nodes of the cluster (see configs/dagster/).",
-)
+gpu_jobs = [
+    dg.define_asset_job(
+        f"gpu_{asset}",
+        selection=dg.AssetSelection.assets(asset),
+        tags=GPU_RUN_TAGS,
+        description=f"{asset} on a GPU node of the cluster (see configs/dagster/ and luth_pipeline/defs/scale_out.py).",
+    )
+    for asset in GPU_ASSETS
+]
