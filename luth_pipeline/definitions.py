@@ -7,6 +7,7 @@ import dagster as dg
 from luth_pipeline.core.config import profile_path
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
+from luth_pipeline.resources.llm import LLMClientResource
 
 
 def shared_resources() -> dict:
@@ -14,6 +15,7 @@ def shared_resources() -> dict:
     return {
         "luth_config": LuthConfig(profile=str(profile_path())),
         "luth_storage": LuthStorage(root=profile.data_uri),
+        "llm": LLMClientResource.from_env(),  # API keys via dg.EnvVar
     }
 
 

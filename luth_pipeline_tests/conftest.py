@@ -35,4 +35,7 @@ def luth_resources(tmp_path):
     """The shared Dagster resources, writing into a fresh temporary data root."""
     from luth_pipeline.resources import LuthConfig, LuthStorage
 
-    return {"luth_config": LuthConfig(profile="local"), "luth_storage": LuthStorage(root=str(tmp_path / "data"))}
+    from luth_pipeline.resources.llm import LLMClientResource
+
+    return {"luth_config": LuthConfig(profile="local"), "luth_storage": LuthStorage(root=str(tmp_path / "data")),
+            "llm": LLMClientResource()}

@@ -1,0 +1,54 @@
+"""Metadata of the Tulu assets: LLM usage (calls vs cache hits, failures, tokens, cost), reject
+counts, and a length plot embedded inline."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from luth_pipeline.core.llm.client import GenerationStats
+
+
+def llm_metadata(step: str, stats: GenerationStats) -> dict:
+    out = {f"llm/{step}/{k}": v for k, v in stats.as_metadata().items()}
+    if stats.failures:
+        out[f"llm/{step}/failure_reasons"] = dg.MetadataValue.json(dict(stats.failures))
+    return out
+
+
+def rejects_metadata(rejects: pl.DataFrame) -> dict:
+    counts = Counter(zip(rejects["step"].to_list(), rejects["reason"].to_list())) if "step" in rejects.columns \
+        else Counter(("load", r) for r in rejects["reason"].to_list())
+    table = "| step | reason | rows |\n|---|---|---|\n" + "\n".join(f"| {s} | {r} | {n} |" for (s, r), n in counts.most_common())
+    return {"rejected": rejects.height, "rejects_by_reason": dg.MetadataValue.md(table if counts else "no rejects")}
+
+
+def length_plot(lengths: dict[str, list[int]], title: str, path: Path) -> dict:
+    """A per-source histogram of character lengths, written beside the data and shown inline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for label, values in lengths.items():
+        if values:
+            ax.hist(values, bins=20, alpha=0.6, label=f"{label} (n={len(values)})")
+    ax.set_xlabel("characters")
+    ax.set_ylabel("rows")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+    inline = base64.b64encode(buffer.getvalue()).decode()
+    return {"length_plot_path": dg.MetadataValue.path(str(path)),
+            "length_plot": dg.MetadataValue.md(f"![{title}](data:image/png;base64,{inline})")}
