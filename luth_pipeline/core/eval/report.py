@@ -1,0 +1,203 @@
+"""The comparison report: base vs fine-tuned vs every merge recipe vs published numbers.
+
+Input: the `benchmark_scores` tables of every evaluated checkpoint (headline metric rows) and
+configs/eval/reference_scores.yaml. Output: one comparison table (percent, deltas vs base and vs
+the published model of the same base), a markdown rendering with the best merge recipe of each
+base model highlighted, and a grouped bar chart.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from luth_pipeline.core.checkpoints import CheckpointKey
+from luth_pipeline.core.config.base import ConfigError
+from luth_pipeline.core.eval.datasets import resolve
+
+COMPARISON_SCHEMA = {
+    "base_model": pl.String,
+    "checkpoint": pl.String,
+    "kind": pl.String,
+    "recipe": pl.String,
+    "language": pl.String,
+    "task": pl.String,
+    "reference": pl.String,
+    "score": pl.Float64,
+    "stderr": pl.Float64,
+    "delta_vs_base": pl.Float64,
+    "published_model": pl.String,
+    "published": pl.Float64,
+    "delta_vs_published": pl.Float64,
+    "best_recipe": pl.Boolean,
+}
+
+
+def load_reference_scores(path: str | Path) -> dict[str, dict[str, Any]]:
+    path = resolve(path)
+    if not path.is_file():
+        raise ConfigError(f"reference scores file {path} does not exist: set `eval.reference_scores`")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    models = data.get("models")
+    if not isinstance(models, dict):
+        raise ConfigError(f"{path}: expected a top-level `models:` mapping")
+    for name, entry in models.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("scores"), dict):
+            raise ConfigError(f"{path}: model {name!r} needs `scores: {{task: percent}}`")
+    return models
+
+
+def best_recipes(headline: pl.DataFrame, language: str = "fr") -> dict[str, str]:
+    """Base model -> the merge recipe with the highest mean headline score on `language`."""
+    merged = headline.filter((pl.col("kind") == "merged") & (pl.col("language") == language))
+    if merged.is_empty():
+        return {}
+    means = merged.group_by("base_model", "recipe").agg(pl.col("score").mean().alias("mean"))
+    best = means.sort(["base_model", "mean", "recipe"], descending=[False, True, False]).unique("base_model", keep="first")
+    return dict(zip(best["base_model"], best["recipe"]))
+
+
+def build_comparison(scores: pl.DataFrame, references: dict[str, dict[str, Any]]) -> pl.DataFrame:
+    """One row per checkpoint × task (headline metric), scores in percent."""
+    if scores.is_empty():
+        return pl.DataFrame(schema=COMPARISON_SCHEMA)
+    headline = scores.filter(pl.col("headline"))
+    keys = {c: CheckpointKey.parse(c) for c in headline["checkpoint"].unique().to_list()}
+    headline = headline.with_columns(
+        pl.col("checkpoint").replace_strict({c: k.base_model for c, k in keys.items()}).alias("base_model"),
+        pl.col("checkpoint").replace_strict({c: k.kind for c, k in keys.items()}).alias("kind"),
+        pl.col("checkpoint").replace_strict({c: k.recipe for c, k in keys.items()}, return_dtype=pl.String).alias("recipe"),
+        (pl.col("score") * 100).alias("score"),
+        (pl.col("stderr") * 100).alias("stderr"),
+    )
+    base = headline.filter(pl.col("kind") == "base").select("base_model", "task", pl.col("score").alias("base_score"))
+    published_rows = [
+        {"base_model": entry.get("base_model"), "language": entry.get("language", "fr"), "reference": task,
+         "published_model": name, "published": float(value)}
+        for name, entry in references.items()
+        for task, value in entry["scores"].items()
+    ]
+    published = pl.DataFrame(
+        published_rows,
+        schema={"base_model": pl.String, "language": pl.String, "reference": pl.String, "published_model": pl.String, "published": pl.Float64},
+    ).unique(["base_model", "language", "reference"], keep="first")
+    best = best_recipes(headline)
+    table = (
+        headline.join(base, on=["base_model", "task"], how="left")
+        .join(published, on=["base_model", "language", "reference"], how="left")
+        .with_columns(
+            (pl.col("score") - pl.col("base_score")).alias("delta_vs_base"),
+            (pl.col("score") - pl.col("published")).alias("delta_vs_published"),
+            pl.struct("base_model", "recipe")
+            .map_elements(lambda r: best.get(r["base_model"]) == r["recipe"] and r["recipe"] is not None, return_dtype=pl.Boolean)
+            .alias("best_recipe"),
+        )
+    )
+    kind_order = {"base": 0, "finetuned": 1, "merged": 2}
+    return (
+        table.with_columns(pl.col("kind").replace_strict(kind_order, return_dtype=pl.Int64).alias("_order"))
+        .sort(["base_model", "language", "task", "_order", "recipe"], nulls_last=False)
+        .select(list(COMPARISON_SCHEMA))
+    )
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def render_markdown(comparison: pl.DataFrame, settings: dict[str, Any]) -> str:
+    """Per language: one row per checkpoint, one column per task (score, Δ vs base), then the
+    published model's row; the best merge recipe of each base model is marked ★ and bold."""
+    lines = ["# Evaluation report", ""]
+    if comparison.is_empty():
+        return "\n".join(lines + ["No checkpoint has been evaluated yet: materialize `benchmark_scores` first."])
+    for language in sorted(comparison["language"].unique().to_list()):
+        part = comparison.filter(pl.col("language") == language)
+        tasks = sorted(part["task"].unique().to_list())
+        lines += [f"## {language.upper()} suite", "", "| checkpoint | " + " | ".join(tasks) + " | mean |", "|---" * (len(tasks) + 2) + "|"]
+        for base_model in sorted(part["base_model"].unique().to_list()):
+            rows = part.filter(pl.col("base_model") == base_model)
+            for checkpoint in rows["checkpoint"].unique(maintain_order=True).to_list():
+                cells, scores = [], []
+                ck = rows.filter(pl.col("checkpoint") == checkpoint)
+                best = bool(ck["best_recipe"].any())
+                for task in tasks:
+                    row = ck.filter(pl.col("task") == task)
+                    if row.is_empty():
+                        cells.append("–")
+                        continue
+                    score, delta = row["score"][0], row["delta_vs_base"][0]
+                    scores.append(score)
+                    kind = row["kind"][0]
+                    cells.append(_fmt(score) + ("" if kind == "base" or delta is None else f" ({_fmt(delta, True)})"))
+                mean = _fmt(sum(scores) / len(scores)) if scores else "–"
+                label = f"**{checkpoint} ★**" if best else checkpoint
+                if best:
+                    cells = [f"**{c}**" for c in cells]
+                    mean = f"**{mean}**"
+                lines.append(f"| {label} | " + " | ".join(cells) + f" | {mean} |")
+            published = rows.filter(pl.col("published").is_not_null()).unique(["task"], keep="first")
+            if not published.is_empty():
+                name = published["published_model"][0]
+                by_task = dict(zip(published["task"], published["published"]))
+                values = [by_task.get(t) for t in tasks]
+                known = [v for v in values if v is not None]
+                lines.append(
+                    f"| *{name} (published)* | " + " | ".join(_fmt(v) for v in values)
+                    + f" | {_fmt(sum(known) / len(known)) if known else '–'} |"
+                )
+        lines.append("")
+    lines += [
+        "Scores in percent (headline metric per task); in parentheses: difference with the base model. "
+        "★ = best merge recipe (α) of that base model on the French suite.",
+        "",
+        "## Eval settings",
+        "",
+    ]
+    for key, value in settings.items():
+        lines.append(f"- **{key}**: `{value}`")
+    return "\n".join(lines)
+
+
+def bar_chart_png(comparison: pl.DataFrame, language: str = "fr") -> bytes:
+    """Grouped bars: one group per task, one bar per checkpoint (+ published numbers, hatched)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    part = comparison.filter(pl.col("language") == language)
+    if part.is_empty():
+        part = comparison
+    tasks = sorted(part["task"].unique().to_list())
+    series: list[tuple[str, dict[str, float], bool]] = []
+    for checkpoint in part["checkpoint"].unique(maintain_order=True).to_list():
+        rows = part.filter(pl.col("checkpoint") == checkpoint)
+        label = checkpoint + (" ★" if rows["best_recipe"].any() else "")
+        series.append((label, dict(zip(rows["task"], rows["score"])), False))
+    published = part.filter(pl.col("published").is_not_null()).unique(["published_model", "task"], keep="first")
+    for name in published["published_model"].unique(maintain_order=True).to_list():
+        rows = published.filter(pl.col("published_model") == name)
+        series.append((f"{name} (published)", dict(zip(rows["task"], rows["published"])), True))
+    width = 0.8 / max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(tasks)), 4.5))
+    for i, (label, values, hatched) in enumerate(series):
+        xs = [t + i * width for t in range(len(tasks))]
+        ax.bar(xs, [values.get(task, 0.0) for task in tasks], width, label=label, hatch="//" if hatched else None,
+               edgecolor="black" if hatched else None, linewidth=0.5)
+    ax.set_xticks([t + 0.4 - width / 2 for t in range(len(tasks))], tasks, rotation=20, ha="right")
+    ax.set_ylabel("score (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"{language.upper()} suite: base vs fine-tuned vs merges vs published")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()

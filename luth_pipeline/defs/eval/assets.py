@@ -1,0 +1,172 @@
+"""benchmark_scores (one partition per checkpoint) and eval_report (all checkpoints vs published)."""
+
+
+import base64
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from luth_pipeline.core.checkpoints import checkpoint_location
+from luth_pipeline.core.config import stage_fingerprint
+from luth_pipeline.core.eval.report import bar_chart_png, build_comparison, load_reference_scores, render_markdown
+from luth_pipeline.core.eval.runner import EvalResult, evaluate_checkpoint
+from luth_pipeline.defs.partitions import checkpoint_partitions
+from luth_pipeline.profile import current_profile
+from luth_pipeline.resources import LuthConfig, LuthStorage
+
+CODE_VERSION = "eval-v1"
+FINGERPRINT = stage_fingerprint(current_profile().eval)
+
+
+def _column_schema(df: pl.DataFrame) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in df.schema.items()])
+
+
+def _run_through_pipes(context, config, profile_name: str, model_path: str, checkpoint: str) -> EvalResult:
+    """LightEval in the environment of `eval.python` (e.g. .venv-serve with vLLM), via Dagster Pipes."""
+    python = current_profile().resolve_path(config.python)
+    if not Path(python).exists():
+        raise dg.Failure(
+            f"eval.python = {config.python!r} does not exist ({python}): build it with `make .venv-serve` "
+            "on a GPU host, or set eval.python: null to evaluate in this process"
+        )
+    with tempfile.TemporaryDirectory(prefix="luth-eval-pipes-") as out_dir:
+        started = time.monotonic()
+        completed = dg.PipesSubprocessClient(cwd=str(current_profile().resolve_path("."))).run(
+            command=[str(python), "-m", "luth_pipeline.defs.eval.pipes_worker"],
+            context=context,
+            extras={"profile": profile_name, "model_path": model_path, "checkpoint": checkpoint, "out_dir": out_dir},
+        )
+        messages = completed.get_custom_messages()
+        per_language = messages[-1].get("per_language_seconds", {}) if messages else {}
+        out = Path(out_dir)
+        return EvalResult(
+            scores=pl.read_parquet(out / "scores.parquet"),
+            details=pl.read_parquet(out / "details.parquet"),
+            settings=json.loads((out / "settings.json").read_text()),
+            seconds=time.monotonic() - started,
+            per_language_seconds=per_language,
+        )
+
+
+def _scores_markdown(scores: pl.DataFrame) -> str:
+    headline = scores.filter(pl.col("headline")).sort("language", "task")
+    lines = ["| language | task | metric | score (%) | ± stderr | runs | samples |", "|---|---|---|---|---|---|---|"]
+    for row in headline.iter_rows(named=True):
+        stderr = "–" if row["stderr"] is None else f"{100 * row['stderr']:.2f}"
+        lines.append(
+            f"| {row['language']} | {row['task']} | {row['metric']} | {100 * row['score']:.2f} | {stderr} | "
+            f"{row['num_runs']} | {row['num_samples']} |"
+        )
+    return "\n".join(lines)
+
+
+@dg.asset(
+    key="benchmark_scores",
+    partitions_def=checkpoint_partitions,
+    deps=[
+        dg.AssetDep("finetuned_checkpoint", partition_mapping=dg.AllPartitionMapping()),
+        dg.AssetDep("merged_checkpoint", partition_mapping=dg.AllPartitionMapping()),
+    ],
+    group_name="eval",
+    kinds={"lighteval", "pytorch"},
+    pool="gpu",
+    code_version=f"{CODE_VERSION}-{FINGERPRINT}",
+    description=(
+        "LightEval scores of one checkpoint (partition = `<base>.base`, `<base>.finetuned` or "
+        "`<base>.merged.<recipe>`) on the French and English suites (configs/eval/): one row per "
+        "task × metric with stderr and number of runs; per-sample details in table `details`. "
+        "transformers in-process on CPU, vLLM in .venv-serve through Dagster Pipes on GPU."
+    ),
+)
+def benchmark_scores(
+    context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage
+) -> dg.MaterializeResult:
+    profile, store = luth_config.values, luth_storage.store
+    checkpoint = context.partition_key
+    try:
+        model_path = checkpoint_location(checkpoint, profile, store)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise dg.Failure(str(exc)) from exc
+    config = profile.eval
+    if config.python is None:
+        result = evaluate_checkpoint(model_path, config, checkpoint, progress=context.log.info)
+    else:
+        result = _run_through_pipes(context, config, luth_config.profile, model_path, checkpoint)
+    uri = store.write(result.scores, "benchmark_scores", checkpoint)
+    details_uri = store.write(result.details, "benchmark_scores", checkpoint, table="details")
+    headline = result.scores.filter(pl.col("headline"))
+    mean = {
+        lang: round(100 * headline.filter(pl.col("language") == lang)["score"].mean(), 2)
+        for lang in sorted(headline["language"].unique().to_list())
+    }
+    context.log.info(f"{checkpoint}: mean headline score {mean} in {result.seconds:.1f}s")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(result.scores.height),
+            "path": dg.MetadataValue.path(uri),
+            "details_path": dg.MetadataValue.path(details_uri),
+            "num_details": dg.MetadataValue.int(result.details.height),
+            "dagster/column_schema": _column_schema(result.scores),
+            "model_path": dg.MetadataValue.path(model_path),
+            "scores": dg.MetadataValue.md(_scores_markdown(result.scores)),
+            **{f"mean_{lang}": dg.MetadataValue.float(value) for lang, value in mean.items()},
+            "eval_seconds": dg.MetadataValue.float(round(result.seconds, 2)),
+            "seconds_per_language": dg.MetadataValue.json({k: round(v, 2) for k, v in result.per_language_seconds.items()}),
+            "settings": dg.MetadataValue.json(result.settings),
+        }
+    )
+
+
+def evaluated_checkpoints(instance: dg.DagsterInstance, store) -> list[str]:
+    keys = instance.get_dynamic_partitions(checkpoint_partitions.name)
+    return sorted(k for k in keys if store.exists("benchmark_scores", k))
+
+
+@dg.asset(
+    key="eval_report",
+    deps=[dg.AssetDep("benchmark_scores", partition_mapping=dg.AllPartitionMapping())],
+    group_name="eval",
+    kinds={"polars", "matplotlib"},
+    code_version=f"{CODE_VERSION}-{FINGERPRINT}",
+    automation_condition=dg.AutomationCondition.eager(),
+    description=(
+        "Base vs fine-tuned vs every merge recipe vs the published Luth numbers "
+        "(configs/eval/reference_scores.yaml): table with deltas, best α per base model "
+        "highlighted, bar chart, and the eval settings used. Reads every evaluated checkpoint."
+    ),
+)
+def eval_report(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
+    profile, store = luth_config.values, luth_storage.store
+    checkpoints = evaluated_checkpoints(context.instance, store)
+    if not checkpoints:
+        raise dg.Failure("no checkpoint has benchmark_scores yet: materialize benchmark_scores for a checkpoint first")
+    scores = pl.concat([store.read("benchmark_scores", c) for c in checkpoints], how="vertical_relaxed")
+    comparison = build_comparison(scores, load_reference_scores(profile.eval.reference_scores))
+    from luth_pipeline.core.eval.runner import eval_settings
+
+    settings = eval_settings(profile.eval)
+    markdown = render_markdown(comparison, settings)
+    png = bar_chart_png(comparison)
+    uri = store.write(comparison, "eval_report")
+    out_dir = Path(uri).parent if "://" not in uri else None
+    if out_dir is not None:
+        (out_dir / "report.md").write_text(markdown, encoding="utf-8")
+        (out_dir / "scores.png").write_bytes(png)
+    image = f"![scores](data:image/png;base64,{base64.b64encode(png).decode()})"
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(comparison.height),
+            "path": dg.MetadataValue.path(uri),
+            "dagster/column_schema": _column_schema(comparison),
+            "checkpoints": dg.MetadataValue.json(checkpoints),
+            "report": dg.MetadataValue.md(markdown),
+            "chart": dg.MetadataValue.md(image),
+            **({"chart_path": dg.MetadataValue.path(str(out_dir / "scores.png"))} if out_dir else {}),
+        }
+    )

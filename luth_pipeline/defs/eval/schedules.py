@@ -1,0 +1,82 @@
+"""Scheduled re-evaluation and evaluation of new checkpoints as soon as they exist.
+
+- `reevaluate_checkpoints_schedule` (cron: `eval.schedule_cron`, weekly by default): one run of
+  `benchmark_scores` per registered checkpoint partition; `eval_report` follows on its own
+  (automation condition `eager`: it refreshes once no upstream partition is in flight).
+- `new_checkpoint_sensor`: on each new `finetuned_checkpoint` / `merged_checkpoint`
+  materialization, registers the checkpoint keys (`<base>.base` and `<base>.finetuned`, or
+  `<base>.merged.<recipe>`) as `checkpoint` partitions and requests their evaluation.
+Both are listed (and can be switched on/off) under Automation in the UI.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from luth_pipeline.core.checkpoints import CheckpointKey
+from luth_pipeline.defs.partitions import checkpoint_partitions
+from luth_pipeline.profile import current_profile
+
+evaluate_checkpoint_job = dg.define_asset_job(
+    "evaluate_checkpoint",
+    selection=dg.AssetSelection.assets("benchmark_scores"),
+    partitions_def=checkpoint_partitions,
+    description="LightEval suites on one checkpoint partition.",
+)
+
+
+@dg.schedule(
+    job=evaluate_checkpoint_job,
+    cron_schedule=current_profile().eval.schedule_cron,
+    execution_timezone=current_profile().eval.schedule_timezone,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Re-evaluate every checkpoint partition (then eval_report refreshes automatically).",
+)
+def reevaluate_checkpoints_schedule(context: dg.ScheduleEvaluationContext):
+    keys = context.instance.get_dynamic_partitions(checkpoint_partitions.name)
+    if not keys:
+        return dg.SkipReason("no checkpoint partition registered yet")
+    stamp = context.scheduled_execution_time.strftime("%Y%m%dT%H%M")
+    return [dg.RunRequest(run_key=f"{key}@{stamp}", partition_key=key) for key in sorted(keys)]
+
+
+def checkpoint_keys_for(asset_key: str, partition: str | None) -> list[str]:
+    """The checkpoint partitions a checkpoint materialization makes evaluable."""
+    if partition is None:
+        return []
+    if asset_key == "finetuned_checkpoint":
+        return [str(CheckpointKey(partition, "base")), str(CheckpointKey(partition, "finetuned"))]
+    if asset_key == "merged_checkpoint":
+        dims = dict(part.split("=", 1) for part in partition.split(",")) if "=" in partition else None
+        base, recipe = (dims["base_model"], dims["recipe"]) if dims else partition.split("|", 1)
+        return [str(CheckpointKey(base, "merged", recipe))]
+    return []
+
+
+@dg.multi_asset_sensor(
+    monitored_assets=[dg.AssetKey("finetuned_checkpoint"), dg.AssetKey("merged_checkpoint")],
+    job=evaluate_checkpoint_job,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    minimum_interval_seconds=30,
+    description="Evaluate each new fine-tuned or merged checkpoint (and its base) as soon as it is materialized.",
+)
+def new_checkpoint_sensor(context: dg.MultiAssetSensorEvaluationContext):
+    known = set(context.instance.get_dynamic_partitions(checkpoint_partitions.name))
+    new_keys: list[str] = []
+    run_requests: list[dg.RunRequest] = []
+    for asset_key, records in context.latest_materialization_records_by_key().items():
+        if records is None:
+            continue
+        event = records.event_log_entry
+        partition = event.dagster_event.partition if event.dagster_event else None
+        for key in checkpoint_keys_for(asset_key.to_user_string(), partition):
+            if key not in known and key not in new_keys:
+                new_keys.append(key)
+            if key.endswith(".base") and key in known:
+                continue  # a base model does not change when its fine-tune does
+            run_requests.append(dg.RunRequest(run_key=f"{key}@{event.run_id}", partition_key=key))
+        context.advance_cursor({asset_key: records})
+    return dg.SensorResult(
+        run_requests=run_requests,
+        dynamic_partitions_requests=[checkpoint_partitions.build_add_request(new_keys)] if new_keys else [],
+    )
