@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from luth_pipeline.core.train import metrics as m
@@ -169,6 +170,12 @@ def load_model(model_path: str, bf16: bool, attn_implementation: str):
     return model
 
 
+def _checkpointing_args(enabled: bool) -> dict:
+    # transformers >= 5.2x renamed gradient_checkpointing to activation_checkpointing.
+    name = "activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__ else "gradient_checkpointing"
+    return {name: enabled, f"{name}_kwargs": {"use_reentrant": False} if enabled else None}
+
+
 def training_arguments(settings: LightTrainSettings, output_dir: Path, bf16: bool, liger: bool) -> TrainingArguments:
     return TrainingArguments(
         output_dir=str(output_dir),
@@ -183,8 +190,7 @@ def training_arguments(settings: LightTrainSettings, output_dir: Path, bf16: boo
         max_grad_norm=settings.max_grad_norm,
         optim=settings.optimizer,
         bf16=bf16,
-        gradient_checkpointing=settings.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if settings.gradient_checkpointing else None,
+        **_checkpointing_args(settings.gradient_checkpointing),
         use_liger_kernel=liger,
         logging_steps=settings.logging_steps,
         logging_first_step=True,
@@ -245,6 +251,7 @@ def train_light(
         processing_class=tokenizer,
         callbacks=[throughput, *(extra_callbacks or [])],
     )
+    trainer.remove_callback(PrinterCallback)  # our callback logs each step (with throughput) instead
     last = get_last_checkpoint(str(output_dir)) if resume else None
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=last)

@@ -1,0 +1,1 @@
+"""Fine-tuning: `finetuned_checkpoint`, one full fine-tune per base model."""

@@ -1,0 +1,119 @@
+"""finetuned_checkpoint: a full fine-tune of each base model on Luth-SFT (light engine or Axolotl)."""
+
+import base64
+
+import dagster as dg
+
+from luth_pipeline.core.config import stage_fingerprint
+from luth_pipeline.core.config.profile import REPO_ROOT
+from luth_pipeline.core.train import run as train_run
+from luth_pipeline.core.train.plots import loss_curve_png
+from luth_pipeline.defs.partitions import base_model_partitions
+from luth_pipeline.profile import current_profile
+from luth_pipeline.resources import LuthConfig, LuthStorage
+
+CODE_VERSION = "train-1"
+
+
+def _code_version() -> str:
+    profile = current_profile()
+    return f"{CODE_VERSION}-{stage_fingerprint(profile.train, profile.base_models)}"
+
+
+def _upstream_lineage(context: dg.AssetExecutionContext, base_model: str) -> dict:
+    """Which materialization of luth_sft_packed / luth_sft this run read (run ids for the UI)."""
+    lineage = {}
+    for asset, partition in (("luth_sft_packed", base_model), ("luth_sft", None)):
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None), limit=1
+        ).records
+        if records:
+            lineage[f"{asset}_run_id"] = records[0].run_id
+    return lineage
+
+
+def _step_logger(context: dg.AssetExecutionContext):
+    def log(record, logs: dict) -> None:
+        rate = f"{record.tokens_per_s:,.0f} tok/s" if record.tokens_per_s else "- tok/s"
+        context.log.info(
+            f"step {record.step} epoch {record.epoch:.2f} loss {record.loss:.4f} "
+            f"lr {record.learning_rate or 0:.3g} {rate} mem {logs.get('peak_memory_gib', 0):.2f} GiB"
+        )
+
+    return log
+
+
+def _run_axolotl(context: dg.AssetExecutionContext, profile, store, base_model: str, lineage: dict):
+    plan = train_run.prepare_axolotl(profile, store, base_model, log=context.log.info)
+    context.log.info("launching: " + " ".join(plan.command))
+    # Pipes: the child's PipesPlugin (rank 0) streams log lines and per-step metrics back.
+    client = dg.PipesSubprocessClient(cwd=str(REPO_ROOT))
+    invocation = client.run(command=plan.command, context=context, env=plan.env)
+    return train_run.finish_axolotl(plan, profile, store, invocation.get_custom_messages(), lineage)
+
+
+def _history_markdown(history: list[dict], limit: int = 40) -> str:
+    rows = ["| step | epoch | loss | lr | tokens/s |", "|---|---|---|---|---|"]
+    stride = max(1, len(history) // limit)
+    for r in history[::stride]:
+        tps = f"{r['tokens_per_s']:,.0f}" if r.get("tokens_per_s") else "-"
+        rows.append(f"| {r['step']} | {r['epoch']:.2f} | {r['loss']:.4f} | {r.get('learning_rate') or 0:.3g} | {tps} |")
+    return "\n".join(rows)
+
+
+@dg.asset(
+    key="finetuned_checkpoint",
+    group_name="train",
+    kinds={"pytorch", "transformers", "axolotl" if current_profile().train.engine == "axolotl" else "python"},
+    deps=["luth_sft_packed", "luth_sft"],
+    partitions_def=base_model_partitions,
+    pool="gpu",
+    code_version=_code_version(),
+    description=(
+        "Full fine-tune of the base model on Luth-SFT, loss on assistant turns only, packed sequences "
+        "with document-masked attention, cosine schedule with warmup. Engine per profile: Axolotl + "
+        "DeepSpeed in .venv-train launched through Dagster Pipes (gpu), or the light engine "
+        "(transformers Trainer on luth_sft_packed, local). Output: a Hugging Face checkpoint folder "
+        "(weights, tokenizer + chat template, generation config, model card)."
+    ),
+)
+def finetuned_checkpoint(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
+    profile, store = luth_config.values, luth_storage.store
+    base_model = context.partition_key
+    lineage = _upstream_lineage(context, base_model)
+    if profile.train.engine == "axolotl":
+        outcome = _run_axolotl(context, profile, store, base_model, lineage)
+    else:
+        outcome = train_run.run_light(profile, store, base_model, log=context.log.info, on_step=_step_logger(context), lineage=lineage)
+
+    # The evaluation stage benchmarks both the base and the fine-tuned model.
+    context.instance.add_dynamic_partitions("checkpoint", [f"{base_model}.base", f"{base_model}.finetuned"])
+
+    history = [r for r in outcome.history if r.get("loss") is not None]
+    png = loss_curve_png([r["step"] for r in history], [r["loss"] for r in history],
+                         [r.get("learning_rate") for r in history], [r.get("tokens_per_s") for r in history],
+                         f"finetuned_checkpoint [{base_model}] ({outcome.engine})")
+    (outcome.path / "loss_curve.png").write_bytes(png)
+    summary = outcome.summary
+    metadata = {
+        "path": dg.MetadataValue.path(str(outcome.path)),
+        "engine": outcome.engine,
+        "checkpoint_sha256": outcome.checkpoint_hash,
+        "global_steps": summary.get("global_steps"),
+        "epochs": summary.get("epochs"),
+        "final_loss": summary.get("final_loss"),
+        "tokens_per_s": round(summary["tokens_per_s"], 1) if summary.get("tokens_per_s") else None,
+        "mfu": dg.MetadataValue.float(summary["mfu"]) if summary.get("mfu") is not None else "n/a (no known peak FLOP/s for this device)",
+        "peak_memory_gib": round(summary["peak_memory_bytes"] / 2**30, 3) if summary.get("peak_memory_bytes") else summary.get("peak_memory_gib"),
+        "precision": summary.get("precision"),
+        "attn_implementation": summary.get("attn_implementation"),
+        "effective_batch_size": summary.get("effective_batch_size"),
+        "train_runtime_s": summary.get("train_runtime_s"),
+        "loss_curve_path": dg.MetadataValue.path(str(outcome.path / "loss_curve.png")),
+        "loss_curve": dg.MetadataValue.md(f"![loss curve](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "loss_history": dg.MetadataValue.md(_history_markdown(history)),
+        "rendered_config": dg.MetadataValue.md(f"```yaml\n{outcome.rendered_config}\n```"),
+        "lineage": dg.MetadataValue.json({k: v for k, v in outcome.lineage.items() if k != "input_files"}),
+        "model_card": dg.MetadataValue.md((outcome.path / "README.md").read_text(encoding="utf-8").split("---", 2)[-1]),
+    }
+    return dg.MaterializeResult(metadata={k: v for k, v in metadata.items() if v is not None})
