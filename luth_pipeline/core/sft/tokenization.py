@@ -94,16 +94,21 @@ def tokenize_conversations(tokenizer, rows: dict[str, list], settings: LabelSett
     encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
     use_template = template_has_generation_markers(tokenizer)
     if use_template:
-        templated = tokenizer.apply_chat_template(conversations, tokenize=True, return_dict=True, return_assistant_tokens_mask=True, **kwargs)
+        # One call per conversation: transformers' batched path for assistant masks is slower
+        # (it pads the batch), and rendering is per conversation anyway.
+        templated = [
+            tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True, return_assistant_tokens_mask=True, **kwargs)
+            for conversation in conversations
+        ]
     eot_ids = end_of_turn_ids(tokenizer)
     out: dict[str, list] = {k: [] for k in ("id", "input_ids", "labels", "n_tokens", "n_trainable", "status")}
     for index, row_id in enumerate(rows["id"]):
         input_ids = list(encoded["input_ids"][index])
         mask = independent_assistant_mask(texts[index], encoded["offset_mapping"][index], input_ids, conversations[index], eot_ids, row_id)
         if use_template:
-            if list(templated["input_ids"][index]) != input_ids:
+            if list(templated[index]["input_ids"]) != input_ids:
                 raise LabelMaskMismatch(f"row {row_id}: tokenizing the rendered text differs from apply_chat_template(tokenize=True)")
-            template_mask = list(templated["assistant_masks"][index])
+            template_mask = list(templated[index]["assistant_masks"])
             if template_mask != mask:
                 diff = [i for i, (a, b) in enumerate(zip(template_mask, mask)) if a != b]
                 shown = tokenizer.convert_ids_to_tokens([input_ids[i] for i in diff[:8]])
