@@ -1,0 +1,171 @@
+"""LLMClient against the loopback servers with the real openai / google-genai SDKs."""
+
+import logging
+import random
+import sqlite3
+import time
+
+import pytest
+
+from luth_pipeline.core.llm.backends import make_backend
+from luth_pipeline.core.llm.cache import FixtureResponseCache, LayeredCache, SQLiteResponseCache, request_to_json
+from luth_pipeline.core.llm.client import LLMClient
+from luth_pipeline.core.llm.config import EndpointConfig, ModelPrice
+from luth_pipeline.core.llm.errors import FailureRateExceeded, LLMSetupError
+from luth_pipeline.core.llm.ratelimit import RateLimiter, TokenBucket
+from luth_pipeline.core.llm.types import LLMRequest
+from luth_pipeline_tests.servers import Completion, GeminiServer, OpenAIChatServer, Reply
+
+
+def _requests(n, model="m", **kw):
+    return [LLMRequest(model=model, messages=({"role": "user", "content": f"question {i}"},), row_id=f"row/{i}", **kw)
+            for i in range(n)]
+
+
+def _client(server, tmp_path=None, key="sk-test-0123456789", concurrency=8, retries=3, limiter=None, **kw):
+    endpoint = EndpointConfig(backend="openai", base_url=server.url + "/v1", max_concurrency=concurrency, timeout_s=0.5)
+    cache = LayeredCache(SQLiteResponseCache(tmp_path / "cache.sqlite")) if tmp_path else None
+    return LLMClient(make_backend("loop", endpoint, key), cache, limiter=limiter, max_retries=retries,
+                     backoff_initial_s=0.01, backoff_max_s=0.05, secrets=[key], progress_every_s=0.1, **kw)
+
+
+def test_results_come_back_in_input_order_with_bounded_concurrency(tmp_path):
+    rng = random.Random(0)
+    with OpenAIChatServer(reply_fn=lambda r: f"réponse à {r.prompt}", latency_s=lambda r: rng.uniform(0, 0.03)) as server:
+        result = _client(server, tmp_path, concurrency=6).generate(_requests(60))
+    assert [r.text for r in result.responses] == [f"réponse à question {i}" for i in range(60)]
+    assert server.request_count == 60 and 2 <= server.max_in_flight <= 6
+    assert result.stats.calls == 60 and result.stats.cache_hits == 0 and result.stats.completion_tokens == 60 * 4
+
+
+def test_identical_requests_are_sent_once_and_cached(tmp_path):
+    with OpenAIChatServer() as server:
+        client = _client(server, tmp_path)
+        requests = _requests(5) + _requests(5)
+        first = client.generate(requests)
+        assert server.request_count == 5 and first.stats.deduplicated == 5
+        assert [r.text for r in first.responses[5:]] == [r.text for r in first.responses[:5]]
+        again = client.generate(requests)
+        assert server.request_count == 5 and again.stats.cache_hits == 10 and all(r.cached for r in again.responses)
+
+
+def test_transient_errors_are_retried_with_backoff():
+    with OpenAIChatServer(hang_s=2) as server:
+        server.inject(429, 500, 503, Reply(hang=True))
+        server.malformed_next()
+        result = _client(server, concurrency=1, retries=5).generate(_requests(3))
+    assert all(r.ok for r in result.responses)
+    assert result.stats.retries == 5 and result.stats.attempts == 8 and server.request_count == 8
+
+
+def test_retries_give_up_cleanly_and_the_failure_rate_gate_names_the_reasons(tmp_path):
+    failing = "question 2"
+    with OpenAIChatServer(reply_fn=lambda r: Reply(status=429, json={"error": {"message": "slow down"}})
+                          if r.prompt == failing else Completion("ok")) as server:
+        result = _client(server, tmp_path, retries=2).generate(_requests(4))
+        assert server.prompts().count(failing) == 3  # 1 try + 2 retries, then it gives up
+    bad = result.responses[2]
+    assert not bad.ok and bad.finish_reason == "error" and bad.error.startswith("rate_limited_429")
+    assert [r.ok for r in result.responses] == [True, True, False, True]
+    assert result.stats.failures == {"rate_limited_429": 1}
+    result.check_failure_rate(0.25)
+    with pytest.raises(FailureRateExceeded, match=r"1/4 requests failed.*rate_limited_429: 1"):
+        result.check_failure_rate(0.1)
+    # the failure is not cached: the next run sends only that request
+    with OpenAIChatServer() as server:
+        rerun = _client(server, tmp_path).generate(_requests(4))
+        assert server.prompts() == [failing] and all(r.ok for r in rerun.responses)
+
+
+def test_permanent_errors_are_not_retried():
+    with OpenAIChatServer() as server:
+        server.inject(400)
+        result = _client(server, concurrency=1).generate(_requests(1))
+        assert server.request_count == 1 and result.responses[0].error.startswith("client_error_400")
+
+
+def test_requests_per_minute_limit_holds():
+    rpm = 600  # 10/s, burst 10
+    with OpenAIChatServer() as server:
+        started = time.monotonic()
+        _client(server, concurrency=8, limiter=RateLimiter(requests_per_minute=rpm)).generate(_requests(25))
+        elapsed = time.monotonic() - started
+        times = [r.received_at for r in server.requests]
+    assert elapsed >= (25 - 10) / 10 * 0.9
+    for i in range(len(times)):  # any window: at most burst + rate × width (+1 for edges)
+        for j in range(i, len(times)):
+            assert j - i + 1 <= 10 + 10 * (times[j] - times[i]) + 1
+
+
+def test_token_bucket_limits_tokens_per_minute():
+    now = [0.0]
+    bucket = TokenBucket(60_000, burst_s=1.0, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    for _ in range(10):
+        bucket.acquire(500)  # 1000 tokens/s: ten 500-token requests need ≥ 4 s after the 1 s burst
+    assert now[0] == pytest.approx(4.0, abs=1e-6)
+
+
+def test_gemini_backend_through_the_client(tmp_path):
+    key = "AIzaSy-test-key-000000"
+    with GeminiServer(reply_fn=lambda r: Completion('{"answer": 4}', prompt_tokens=100, completion_tokens=10)) as server:
+        endpoint = EndpointConfig(backend="gemini", base_url=server.url, api_key_env="GEMINI_API_KEY", timeout_s=5)
+        client = LLMClient(make_backend("gemini", endpoint, key), LayeredCache(SQLiteResponseCache(tmp_path / "c.sqlite")),
+                           prices={"gemini-2.5-flash": ModelPrice(input_per_mtok=0.30, output_per_mtok=2.50)})
+        request = LLMRequest(model="gemini-2.5-flash", json_schema={"type": "object"}, temperature=0.0, max_tokens=64,
+                             messages=({"role": "system", "content": "Réponds en JSON."}, {"role": "user", "content": "2+2 ?"}))
+        result = client.generate([request])
+        body = server.requests[0].json
+    assert result.responses[0].text == '{"answer": 4}'
+    assert body["systemInstruction"]["parts"][0]["text"] == "Réponds en JSON."
+    assert body["generationConfig"]["responseJsonSchema"] == {"type": "object"}
+    assert body["generationConfig"]["maxOutputTokens"] == 64
+    assert server.requests[0].header("x-goog-api-key") == key
+    assert result.stats.cost_usd == pytest.approx((100 * 0.30 + 10 * 2.50) / 1e6)
+    assert client.generate([request]).stats.saved_usd == pytest.approx(result.stats.cost_usd)
+
+
+def test_api_keys_never_reach_logs_or_errors(caplog):
+    key = "sk-live-SECRET-4242424242"
+    # Servers echo a bad key back (OpenAI: "Incorrect API key provided: sk-..."): it must be masked.
+    with OpenAIChatServer(reply_fn=lambda r: Reply(status=401, json={"error": {"message": f"Incorrect API key provided: {key}"}})) as server:
+        with caplog.at_level(logging.DEBUG):
+            result = _client(server, key=key).generate(_requests(2))
+        assert server.requests[0].header("authorization") == f"Bearer {key}"  # it was sent...
+    assert all(r.error and key not in r.error and "***" in r.error for r in result.responses)
+    assert key not in caplog.text and "client_error_401" in caplog.text  # ...and never logged
+
+
+def test_gemini_without_a_key_is_a_clear_setup_error():
+    with pytest.raises(LLMSetupError, match="GEMINI_API_KEY"):
+        make_backend("gemini", EndpointConfig(backend="gemini", api_key_env="GEMINI_API_KEY"), None)
+
+
+def test_vllm_backend_is_import_guarded():
+    with pytest.raises(LLMSetupError, match=r"\.venv-serve"):
+        make_backend("offline", EndpointConfig(backend="vllm"))
+
+
+def test_cache_is_wal_and_committed_per_response(tmp_path):
+    with OpenAIChatServer() as server:
+        _client(server, tmp_path).generate(_requests(3))
+    conn = sqlite3.connect(tmp_path / "cache.sqlite")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 3  # visible to another connection
+
+
+def test_fixture_layer_answers_only_its_exact_requests(tmp_path):
+    request = _requests(1)[0]
+    fixture = tmp_path / "fixture.jsonl"
+    import json
+
+    fixture.write_text(json.dumps({"request": request_to_json(request), "response": {"text": "depuis la fixture"}}) + "\n")
+    with OpenAIChatServer() as server:
+        client = _client(server, tmp_path)
+        client.cache = LayeredCache(SQLiteResponseCache(tmp_path / "cache.sqlite"), FixtureResponseCache([fixture]))
+        other = LLMRequest(model="m", messages=request.messages, temperature=0.1)  # same prompt, other params
+        result = client.generate([request, other])
+        assert result.responses[0].text == "depuis la fixture" and result.responses[0].cached
+        assert server.request_count == 1 and result.responses[1].text == "écho : question 0"
+    fixture.write_text("not json\n")
+    with pytest.raises(ValueError, match=r"fixture.jsonl:1"):
+        FixtureResponseCache([fixture])
