@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import re
+import unicodedata
 from pathlib import Path
 from typing import Literal
 
@@ -113,7 +114,8 @@ def load_manifest(path: Path) -> Manifest:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()  # "général" → "general"
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
 def resolve_exams(manifest: Manifest, root: Path) -> tuple[list[ExamEntry], list[PairingProblem]]:
