@@ -76,10 +76,13 @@ def load_inputs(mixture: list[MixtureInput], read: Callable[[str, str | None], p
             absent = [c for c in ("id", "messages", "source", "source_id") if c not in frame.columns]
             if absent:
                 raise ValueError(f"{label}: chat table lacks columns {absent} (contract: {list(CHAT_COLUMNS)}); fix the producer")
+            before = frame.height
             for column, values in spec.where.items():
                 if column not in frame.columns:
                     raise ValueError(f"sft.mixture[{spec.split}].where: {label} has no column {column!r} (columns: {frame.columns})")
                 frame = frame.filter(pl.col(column).cast(pl.String).is_in(values))
+            if before and not frame.height:  # a typo in `where` must not silently empty a split
+                missing.append(f"{label} → {spec.split}: `where` {spec.where} matched 0 of {before} rows")
             frames.append(frame.select("id", "messages", "source", pl.col("source_id").cast(pl.String)))
         if frames:
             loaded.append(LoadedInput(spec, pl.concat(frames, how="vertical_relaxed")))

@@ -70,6 +70,8 @@ def test_missing_inputs_are_reported_and_where_filters(tmp_path):
     loaded, missing = load_inputs(mixture, store.read)
     assert [item.frame["source"].to_list() for item in loaded] == [["tulu3_persona_math"]]
     assert missing == ["scholar_exercises → luth_scholar", "french_samples[aya_dataset] → luth_aya_dataset"]
+    _, missing = load_inputs([MixtureInput(split="x", asset="tulu_answers_fr", where={"source": ["tulu3_typo"]})], store.read)
+    assert missing == ["tulu_answers_fr → x: `where` {'source': ['tulu3_typo']} matched 0 of 2 rows"]
 
 
 def test_malformed_upstream_table_names_asset_and_columns(tmp_path):
