@@ -131,8 +131,7 @@ class NearDedup(Step):
 
 
 def default_steps(cfg: FrenchFilterConfig, num_proc: int = 0) -> list[Step]:
-    scorer = LanguageScorer(cfg.language, cfg.min_probability, cfg.langdetect_seed, cfg.excerpt_chars,
-                            cfg.fast_trials, cfg.clear_cut, cfg.fallback_margin)
+    scorer = LanguageScorer.from_config(cfg)
     return [
         NonEmptyTurns(),
         Length(cfg.min_chars, cfg.max_chars),

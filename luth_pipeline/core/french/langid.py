@@ -1,22 +1,28 @@
 """Language ID with langdetect: seeded, and fast on long texts without changing its decisions.
 
 `naive_probability` is plain langdetect (`detect_langs` on the whole text). `LanguageScorer`
-first reads a bounded excerpt (start, middle and end, so a text that switches language half-way
-still shows both) with fewer random trials; when that verdict is clear-cut and far from the
-threshold it is final, otherwise the full text is read exactly as `naive_probability` does.
+first reads a bounded excerpt — a few short windows (the start and the end, optionally evenly
+spaced ones between), each detected on its own with fewer random trials — and keeps that verdict only when all windows agree on the language
+and are clear-cut far from the threshold; otherwise (mixed-language or ambiguous text) the full
+text is read exactly as `naive_probability` does.
 `score_texts` spreads the work over a process pool.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 
 from langdetect import DetectorFactory
+from langdetect.detector import Detector
 from langdetect.detector_factory import init_factory
 from langdetect.lang_detect_exception import LangDetectException
+from langdetect.utils.ngram import NGram
 
 UNKNOWN = "unknown"
 
@@ -37,12 +43,61 @@ def _factory(seed: int):
     return detector_factory._factory
 
 
-def _probabilities(text: str, seed: int, max_chars: int | None = None, trials: int | None = None) -> dict[str, float]:
-    detector = _factory(seed).create()
-    if max_chars is not None:
-        detector.set_max_text_length(max_chars)
+_normalized_char = lru_cache(maxsize=None)(NGram.normalize)
+_SPACE_RUNS = re.compile(" +")
+
+
+class FastDetector(Detector):
+    """langdetect's Detector with its two per-character Python loops rewritten, same results.
+
+    `append` (collapse runs of spaces) and `_extract_ngrams` (langdetect's NGram state machine,
+    inlined, with the per-character normalization memoized) produce exactly the text and n-gram
+    list of the originals, so the seeded random trials see the same inputs and return the same
+    probabilities (a test checks this against plain langdetect). The model, the random sampling
+    and the probability updates are langdetect's own.
+    """
+
+    def append(self, text):
+        text = self.URL_RE.sub(" ", text)
+        text = self.MAIL_RE.sub(" ", text)
+        text = NGram.normalize_vi(text)
+        self.text += _SPACE_RUNS.sub(" ", text[: self.max_text_length])
+
+    def _extract_ngrams(self):
+        result, known = [], self.word_lang_prob_map
+        grams, capital = " ", False
+        for ch in self.text:
+            ch = _normalized_char(ch)
+            last = grams[-1]
+            if last == " ":
+                grams, capital = " ", False
+                if ch == " ":
+                    continue
+            elif len(grams) >= NGram.N_GRAM:
+                grams = grams[1:]
+            grams += ch
+            if ch.isupper():
+                capital = capital or last.isupper()
+            else:
+                capital = False
+            if capital:
+                continue
+            if grams[-1] != " " and grams[-1] in known:
+                result.append(grams[-1])
+            if len(grams) >= 2:
+                if grams[-2:] in known:
+                    result.append(grams[-2:])
+                if len(grams) >= 3 and grams[-3:] in known:
+                    result.append(grams[-3:])
+        return result
+
+
+def _probabilities(text: str, seed: int, trials: int | None = None, converge_at: float | None = None) -> dict[str, float]:
+    detector = FastDetector(_factory(seed))
     if trials is not None:
-        detector.n_trial = trials  # no setter in langdetect; the attribute is what `_detect_block` reads
+        detector.n_trial = trials  # no setter in langdetect; `_detect_block` reads the attribute
+    if converge_at is not None:
+        detector.CONV_THRESHOLD = converge_at  # a trial stops once one language reaches this
     detector.append(text)
     try:
         return {lang.lang: lang.prob for lang in detector.get_probabilities()}
@@ -56,17 +111,32 @@ def _score(probs: dict[str, float], language: str, full_read: bool) -> LanguageS
 
 
 def naive_probability(text: str, language: str = "fr", seed: int = 0) -> LanguageScore:
-    """Plain langdetect on the whole text: the reference the fast path must agree with."""
+    """Plain langdetect (`detect_langs`) on the whole text: the reference every shortcut must match."""
+    from langdetect import detect_langs
+
+    _factory(seed)
+    try:
+        probs = {lang.lang: lang.prob for lang in detect_langs(text)}
+    except LangDetectException:
+        probs = {}
+    return _score(probs, language, True)
+
+
+def full_probability(text: str, language: str = "fr", seed: int = 0) -> LanguageScore:
+    """`naive_probability`'s exact result, computed with `FastDetector`."""
     return _score(_probabilities(text, seed), language, True)
 
 
-def excerpt(text: str, chars: int) -> str:
-    """Up to `chars` characters taken from the start, middle and end of `text`."""
+def excerpt_segments(text: str, chars: int, windows: int = 2) -> list[str]:
+    """Up to `chars` characters of `text` as `windows` evenly spaced windows, first at its start and
+    last at its end (a text that switches language once shows it in its first and last window)."""
     if len(text) <= chars:
-        return text
-    third = chars // 3
-    middle = (len(text) - third) // 2
-    return " ".join((text[:third], text[middle : middle + third], text[len(text) - third :]))
+        return [text]
+    width = chars // windows
+    if windows == 1:
+        return [text[:width]]
+    step = (len(text) - width) / (windows - 1)
+    return [text[round(i * step) : round(i * step) + width] for i in range(windows)]
 
 
 @dataclass(frozen=True)
@@ -74,22 +144,41 @@ class LanguageScorer:
     language: str = "fr"
     threshold: float = 0.9
     seed: int = 0
-    excerpt_chars: int = 300
-    fast_trials: int = 2
+    excerpt_chars: int = 160
+    excerpt_windows: int = 2
+    fast_trials: int = 1
     clear_cut: float = 0.99
     fallback_margin: float = 0.05
 
-    def is_clear_cut(self, probability: float) -> bool:
-        far_from_threshold = abs(probability - self.threshold) >= self.fallback_margin
-        return far_from_threshold and (probability >= self.clear_cut or probability <= 1 - self.clear_cut)
+    @classmethod
+    def from_config(cls, cfg) -> "LanguageScorer":
+        return cls(cfg.language, cfg.min_probability, cfg.langdetect_seed, cfg.excerpt_chars, cfg.excerpt_windows,
+                   cfg.fast_trials, cfg.clear_cut, cfg.fallback_margin)
+
+    def _quick(self, text: str) -> LanguageScore | None:
+        """The excerpt verdict when every window agrees, clearly and far from the threshold; else None.
+
+        Windows are read separately so that a text switching language (a French question with an
+        English answer) shows disagreeing windows instead of an averaged, confidently wrong verdict.
+        """
+        # One quick trial per window, stopped as soon as a language reaches `clear_cut`.
+        windows = [_score(_probabilities(w, self.seed, self.fast_trials, self.clear_cut), self.language, False)
+                   for w in excerpt_segments(text, self.excerpt_chars, self.excerpt_windows)]
+        if len({w.top_language for w in windows}) != 1:
+            return None
+        probability = sum(w.probability for w in windows) / len(windows)
+        lowest, highest = min(w.probability for w in windows), max(w.probability for w in windows)
+        clear = lowest >= self.clear_cut or highest <= 1 - self.clear_cut
+        if not clear or abs(probability - self.threshold) < self.fallback_margin:
+            return None
+        return LanguageScore(probability, windows[0].top_language, False)
 
     def __call__(self, text: str) -> LanguageScore:
         if self.excerpt_chars and len(text) > self.excerpt_chars:
-            quick = _score(_probabilities(excerpt(text, self.excerpt_chars), self.seed, trials=self.fast_trials),
-                           self.language, False)
-            if self.is_clear_cut(quick.probability):
+            quick = self._quick(text)
+            if quick is not None:
                 return quick
-        return naive_probability(text, self.language, self.seed)
+        return full_probability(text, self.language, self.seed)
 
 
 def _score_chunk(args: tuple[LanguageScorer, list[str]]) -> list[LanguageScore]:
@@ -105,7 +194,5 @@ def score_texts(texts: Sequence[str], scorer: LanguageScorer, num_proc: int = 0,
         return [scorer(t) for t in texts]
     chunks = [(scorer, list(texts[i : i + chunk_size])) for i in range(0, len(texts), chunk_size)]
     # spawn, not fork: the caller (Dagster, a test runner) may hold threads and locks.
-    import multiprocessing
-
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         return [score for chunk in pool.map(_score_chunk, chunks) for score in chunk]
