@@ -23,7 +23,7 @@ from luth_pipeline.core.sft.config import DecontaminationConfig
 from luth_pipeline.core.sft.decontamination import EvalIndex, build_index
 from luth_pipeline.core.sft.hf_dataset import TokenStats, render_card, write_shards
 from luth_pipeline.core.sft.mixture import MixtureResult, build_mixture, load_inputs
-from luth_pipeline.core.sft.packing import IGNORE_INDEX, pack_tokens
+from luth_pipeline.core.sft.packing import pack_tokens
 from luth_pipeline.core.sft.tokenization import LabelSettings, count_chat_tokens, template_has_generation_markers, tokenize_dataset
 from luth_pipeline.core.storage import DatasetStore, atomic_directory
 
@@ -184,6 +184,3 @@ def build_packed(profile: Profile, store: DatasetStore, model_name: str, log=pri
     build.uris["rejects"] = store.write(dropped, PACKED_ASSET, model_name, "rejects")
     return build
 
-
-def trainable_tokens(labels_column: pl.Series) -> int:
-    return int((labels_column.explode() != IGNORE_INDEX).sum()) if labels_column.len() else 0
