@@ -24,6 +24,8 @@ class MergeConfig(StrictModel):
     lazy_unpickle: bool = False
     # Parameters per output shard (mergekit syntax: "5B", "500M").
     out_shard_size: str = "5B"
+    # Write output shards on a background thread while later tensors are merged.
+    async_write: bool = True
     # CPU threads for tensor math (None = torch's default).
     num_threads: int | None = None
     # After merging, load the result with AutoModelForCausalLM and run one forward pass.

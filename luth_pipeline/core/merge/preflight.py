@@ -82,6 +82,7 @@ def merge_options(config: MergeConfig):
         lazy_unpickle=config.lazy_unpickle,
         out_shard_size=parse_kmb(config.out_shard_size),
         num_threads=config.num_threads,
+        async_write=config.async_write,
         # Tokenizer and chat template come from the fine-tuned checkpoint (carry_over_tokenizer).
         copy_tokenizer=False,
         write_model_card=True,
@@ -110,6 +111,12 @@ def parse_merge_yaml(recipe_name: str, yaml_text: str):
 def check_compatible(base: Path, finetuned: Path) -> None:
     """Same architecture, same tensor names and shapes, same vocabulary — or a clear error."""
     base_cfg, ft_cfg = read_config(base), read_config(finetuned)
+    for folder, cfg in ((base, base_cfg), (finetuned, ft_cfg)):
+        if not cfg.get("architectures"):
+            raise RecipeError(
+                f"{folder}/config.json has no `architectures`: mergekit needs it to know the tensor layout; "
+                "re-save the checkpoint with the model class's save_pretrained"
+            )
     differing = [
         f"{key}: base={base_cfg.get(key)!r} fine-tuned={ft_cfg.get(key)!r}"
         for key in _ARCHITECTURE_KEYS
