@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -137,6 +138,12 @@ class LoopbackServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive: SDK connection pools reuse sockets
+
+            def setup(self):
+                super().setup()
+                # headers and body go out in two writes: without NODELAY, Nagle + delayed ACK
+                # add ~40 ms to every keep-alive reply
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_POST(self):  # noqa: N802 (http.server naming)
                 server._handle(self)
