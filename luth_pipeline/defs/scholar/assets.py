@@ -19,10 +19,10 @@ from luth_pipeline.core.scholar.exercises import build_exercises, reject_counts,
 from luth_pipeline.core.scholar.inventory import build_inventory, open_exam
 from luth_pipeline.core.scholar.report import counts_markdown, mix_markdown, steps_markdown, subject_mix_png
 from luth_pipeline.defs.metadata import dataset_metadata, markdown_preview
-from luth_pipeline.defs.scholar.llm import scholar_client
 from luth_pipeline.defs.scholar.tables import EXERCISE_SCHEMA, EXTRACTION_SCHEMA, PDF_SCHEMA, frame
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
+from luth_pipeline.resources.llm import LLMClientResource
 
 CODE_VERSION = "scholar-v1"
 GROUP = "scholar"
@@ -83,7 +83,6 @@ def scholar_pdfs(context: dg.AssetExecutionContext, luth_config: LuthConfig, lut
     uri = store.write(data, "scholar_pdfs")
     files_uri = store.write(files, "scholar_pdfs", table="files")
     rejects_uri = store.write(rejects, "scholar_pdfs", table="rejects")
-    ok = [f for f in inventory.files if f.status == "ok"]
     return dg.MaterializeResult(metadata={
         **dataset_metadata(data, uri),
         "exams_usable": len(inventory.exams),
@@ -91,8 +90,8 @@ def scholar_pdfs(context: dg.AssetExecutionContext, luth_config: LuthConfig, lut
         "files_rejected": sum(f.status != "ok" for f in inventory.files),
         "pdfs_stored_new": sum(f.stored == "new" for f in inventory.files),
         "pdfs_deduplicated": sum(f.stored == "dedup" for f in inventory.files),
-        "pages": sum(f.pages for f in ok),
-        "pages_without_text": sum(f.image_pages for f in ok),
+        "pages": int(data["sujet_pages"].sum() + data["corrige_pages"].sum()) if data.height else 0,
+        "pages_without_text": int(data["sujet_image_pages"].sum() + data["corrige_image_pages"].sum()) if data.height else 0,
         "blobs": dg.MetadataValue.path(_blobs(luth_storage).root),
         "files_path": dg.MetadataValue.path(files_uri),
         "rejects_path": dg.MetadataValue.path(rejects_uri),
@@ -113,14 +112,16 @@ def scholar_pdfs(context: dg.AssetExecutionContext, luth_config: LuthConfig, lut
         "(raw LaTeX backslashes, json_repair, item-wise validation). Each item keeps both PDFs' sha256 and page ranges."
     ),
 )
-def scholar_extractions(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
+def scholar_extractions(
+    context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage, llm: LLMClientResource
+) -> dg.MaterializeResult:
     profile, store = luth_config.values, luth_storage.store
     config = profile.scholar
     exams = store.read("scholar_pdfs").to_dicts()
     blobs = _blobs(luth_storage)
     documents = [open_exam(row, blobs, config) for row in exams]
     prompts = Prompts(profile.resolve_path(config.prompts_dir))
-    with scholar_client(profile, config.extraction, context.log) as client:
+    with llm.client(profile, config.extraction, context.log) as client:
         result = run_chain(documents, client, config.extraction, prompts, log=context.log.info)
     data = frame(result.items, EXTRACTION_SCHEMA)
     rejects = frame(result.failures, {"exam_id": pl.String, "step": pl.String, "reason": pl.String})
@@ -160,12 +161,14 @@ def scholar_extractions(context: dg.AssetExecutionContext, luth_config: LuthConf
         "Chat rows: user = context + question, assistant = the worked answer; rejects with their reason."
     ),
 )
-def scholar_exercises(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
+def scholar_exercises(
+    context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage, llm: LLMClientResource
+) -> dg.MaterializeResult:
     profile, store = luth_config.values, luth_storage.store
     config = profile.scholar
     items = store.read("scholar_extractions").to_dicts()
     prompts = Prompts(profile.resolve_path(config.prompts_dir))
-    with scholar_client(profile, config.refinement, context.log) as client:
+    with llm.client(profile, config.refinement, context.log) as client:
         result = build_exercises(items, client, config, prompts, log=context.log.info)
     data = frame(result.rows, EXERCISE_SCHEMA)
     rejects = frame(result.rejects, {"id": pl.String, "exam_id": pl.String, "number": pl.String, "subject": pl.String,

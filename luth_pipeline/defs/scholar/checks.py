@@ -1,0 +1,47 @@
+"""Guards on scholar_exercises: chat shape, lineage back to the PDFs, LaTeX and language."""
+
+import dagster as dg
+import polars as pl
+
+from luth_pipeline.core.scholar.anomalies import french_problem, latex_problem
+from luth_pipeline.resources import LuthConfig, LuthStorage
+
+ASSET = "scholar_exercises"
+
+
+@dg.asset_check(asset=ASSET, blocking=True,
+                description="Unique ids; every row is one non-empty user turn then one non-empty assistant turn.")
+def scholar_chat_shape(luth_storage: LuthStorage):
+    data = luth_storage.store.read(ASSET)
+    bad = [row["id"] for row in data.select("id", "messages").iter_rows(named=True)
+           if [m["role"] for m in row["messages"]] != ["user", "assistant"]
+           or any(not m["content"].strip() for m in row["messages"])]
+    duplicated = data.filter(pl.col("id").is_duplicated())["id"].unique().to_list()
+    return dg.AssetCheckResult(passed=not bad and not duplicated and data.height > 0,
+                               metadata={"rows": data.height, "malformed_rows": len(bad), "examples": bad[:5],
+                                         "duplicate_ids": duplicated[:5]})
+
+
+@dg.asset_check(asset=ASSET, blocking=True,
+                description="Every exercise leads back to an extracted item and to both stored PDFs (sha256).")
+def scholar_lineage(luth_storage: LuthStorage):
+    store = luth_storage.store
+    data, items, pdfs = store.read(ASSET), store.read("scholar_extractions"), store.read("scholar_pdfs")
+    orphans = data.filter(~pl.col("parent_id").is_in(items["id"].implode()))["id"].to_list()
+    known = set(pdfs["sujet_sha256"].to_list()) | set(pdfs["corrige_sha256"].to_list())
+    unknown_pdf = [r["id"] for r in data.iter_rows(named=True) if r["sujet_sha256"] not in known or r["corrige_sha256"] not in known]
+    return dg.AssetCheckResult(passed=not orphans and not unknown_pdf,
+                               metadata={"orphans": orphans[:5], "rows_with_unknown_pdf": unknown_pdf[:5]})
+
+
+@dg.asset_check(asset=ASSET, description="Re-checks every kept turn: LaTeX parses and the prose is French.")
+def scholar_latex_and_french(luth_config: LuthConfig, luth_storage: LuthStorage):
+    threshold = luth_config.values.scholar.filters.min_french_probability
+    problems = {}
+    for row in luth_storage.store.read(ASSET).iter_rows(named=True):
+        for message in row["messages"]:
+            problem = latex_problem(message["content"]) or french_problem(message["content"], threshold)
+            if problem:
+                problems[row["id"]] = problem
+    return dg.AssetCheckResult(passed=not problems, metadata={"rows_with_problems": len(problems),
+                                                               "examples": dg.MetadataValue.json(dict(list(problems.items())[:5]))})
