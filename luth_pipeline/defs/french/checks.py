@@ -17,14 +17,16 @@ SHARE_SAMPLE = 200
 
 
 @dg.asset_check(asset=ASSET, partitions_def=source_partitions, blocking=True,
-                description="Share of kept rows plain langdetect (full text) calls French ≥ french.min_french_share.")
+                description="Share of kept rows whose most likely language per plain langdetect (full text) is French "
+                            "≥ french.min_french_share.")
 def french_share(context: dg.AssetCheckExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage):
     profile = luth_config.values
     cfg, turns = profile.french, profile.sources[context.partition_key].language_id_on
     data = luth_storage.store.read(ASSET, context.partition_key)
     sample = data.sample(n=min(SHARE_SAMPLE, data.height), seed=profile.seed) if data.height else data
+    # French = langdetect's most likely language, independent of the filter's own threshold
     french = sum(
-        naive_probability(conversation_text(m, turns), cfg.language, cfg.langdetect_seed).probability >= cfg.min_probability
+        naive_probability(conversation_text(m, turns), cfg.language, cfg.langdetect_seed).top_language == cfg.language
         for m in sample["messages"].to_list()
     )
     share = french / sample.height if sample.height else 0.0

@@ -1,0 +1,77 @@
+"""raw_multilingual_dumps → french_samples with the local profile via dg.materialize, checks included."""
+
+import dagster as dg
+import polars as pl
+import pytest
+import yaml
+
+from luth_pipeline.core.config.profile import PROFILES_DIR
+from luth_pipeline.defs.french import checks
+from luth_pipeline.defs.french.assets import french_samples
+from luth_pipeline.defs.sources.assets import raw_multilingual_dumps
+from luth_pipeline.resources import LuthConfig, LuthStorage
+
+CHECKS = [checks.french_share, checks.no_empty_turns, checks.no_duplicate_ids]
+SOURCES = ["smoltalk2", "aya_dataset", "croissantllm", "openhermes_fr"]
+
+
+def _metadata(result, asset: str) -> dict:
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return {k: v.value for k, v in events[0].materialization.metadata.items()}
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_raw_then_french_materialize_and_checks_pass(luth_resources, source):
+    result = dg.materialize([raw_multilingual_dumps, french_samples, *CHECKS], resources=luth_resources, partition_key=source)
+    assert result.success
+    evaluations = result.get_asset_check_evaluations()
+    assert {e.check_name for e in evaluations} == {"french_share", "no_empty_turns", "no_duplicate_ids"}
+    assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations if not e.passed]
+
+    store = luth_resources["luth_storage"].store
+    raw = store.read("raw_multilingual_dumps", source)
+    french = store.read("french_samples", source)
+    rejects = store.read("french_samples", source, table="rejects")
+    raw_meta, french_meta = _metadata(result, "raw_multilingual_dumps"), _metadata(result, "french_samples")
+
+    assert raw_meta["dagster/row_count"] == raw.height >= 200
+    assert raw_meta["rows_rejected"] == store.read("raw_multilingual_dumps", source, table="rejects").height == 2
+    assert french_meta["dagster/row_count"] == french.height > 100
+    assert french_meta["path"] == store.uri("french_samples", source)
+    assert french.height + rejects.height == raw.height == french_meta["rows_in"]
+    assert sum(french_meta["rejected_by_reason"].values()) == rejects.height
+    assert french_meta["language_histogram"]["fr"] >= french.height
+    assert "data:image/png;base64," in french_meta["language_plot"] and "near_dedup" in french_meta["filter_steps"]
+    assert 0 < french_meta["dedup_rate"] < 0.2
+
+    # lineage: every French row points at its raw row; every kept row passed every filter
+    assert set(french["parent_id"]) <= set(raw["id"]) and set(french["parent_asset"]) == {"raw_multilingual_dumps"}
+    assert french["id"].str.starts_with(f"french/{source}/").all()
+    assert (french["french_probability"] >= 0.9).all()
+    assert french["filters_passed"].list.len().min() == 5
+    assert rejects["reason"].null_count() == 0
+
+
+def test_duplicate_raw_ids_fail_the_duplicate_id_check(luth_resources):
+    store = luth_resources["luth_storage"].store
+    dg.materialize([raw_multilingual_dumps], resources=luth_resources, partition_key="croissantllm")
+    raw = store.read("raw_multilingual_dumps", "croissantllm")
+    store.write(pl.concat([raw, raw.head(3)]), "raw_multilingual_dumps", "croissantllm")  # a buggy upstream
+    result = dg.materialize([french_samples, *CHECKS], resources=luth_resources, partition_key="croissantllm",
+                            selection=[french_samples.key], raise_on_error=False)
+    by_name = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not by_name["no_duplicate_ids"].passed
+    assert by_name["no_duplicate_ids"].metadata["duplicate_ids"].value == 3
+
+
+def test_french_share_check_fails_when_the_language_filter_lets_everything_through(luth_resources, tmp_path):
+    profile = yaml.safe_load((PROFILES_DIR / "local.yaml").read_text(encoding="utf-8"))
+    profile["french"]["min_probability"] = 0.0
+    path = tmp_path / "lenient.yaml"
+    path.write_text(yaml.safe_dump(profile), encoding="utf-8")
+    resources = {**luth_resources, "luth_config": LuthConfig(profile=str(path))}
+    result = dg.materialize([raw_multilingual_dumps, french_samples, *CHECKS], resources=resources,
+                            partition_key="aya_dataset", raise_on_error=False)
+    by_name = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not by_name["french_share"].passed
+    assert by_name["french_share"].metadata["french_share"].value < 0.95
