@@ -57,7 +57,12 @@ def open_dataset(name: str, cfg: SourceConfig, resolve_path: Callable[[str], Pat
             raise ConfigError(f"sources.{name}.data_files: use one file type among {sorted(_BUILDERS)}, got {files}")
         # The split name is kept so a profile can switch between hub and files without other edits.
         return datasets.load_dataset(builder, data_files={cfg.split: files}, split=cfg.split, streaming=cfg.streaming)
-    return datasets.load_dataset(cfg.hf_id, cfg.subset, split=cfg.split, streaming=cfg.streaming)
+    try:
+        return datasets.load_dataset(cfg.hf_id, cfg.subset, split=cfg.split, streaming=cfg.streaming)
+    except ValueError as exc:
+        if "split" in str(exc).lower():  # datasets lists the available splits in its message
+            raise ConfigError(f"sources.{name}.split: {exc}; set `sources.{name}.split` to one of them") from exc
+        raise
 
 
 def _column_names(dataset) -> list[str]:
