@@ -94,21 +94,36 @@ def probe_environment(env: TrainEnv) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def validate_config_file(env: TrainEnv, path: Path, capabilities: dict | None = None) -> dict:
-    """Validate with Axolotl's own pydantic schema; returns the normalised config it accepts."""
-    args = ["validate", str(path)]
+def validate_config_files(env: TrainEnv, paths: list[Path], capabilities: dict | None = None) -> list[dict]:
+    """Validate with Axolotl's own pydantic schema (one child process for all files); returns the
+    normalised configs Axolotl accepts, or raises naming each rejected file and Axolotl's reason."""
+    args = ["validate", *map(str, paths)]
     if capabilities:
         args += ["--capabilities", json.dumps(capabilities)]
-    proc = env.run_child(*args)
-    lines = proc.stdout.strip().splitlines()
-    try:
-        answer = json.loads(lines[-1]) if lines else {}
-    except json.JSONDecodeError:
-        answer = {}
-    if proc.returncode != 0 or not answer.get("ok"):
-        detail = answer.get("error") or proc.stderr[-3000:]
-        raise AxolotlError(f"Axolotl rejected {path}:\n{detail}\nFix the profile's `train` section or {path.name}'s template.")
-    return answer["config"]
+    proc = env.run_child(*args, timeout=120 + 30 * len(paths))
+    answers = {}
+    for line in proc.stdout.splitlines():
+        try:
+            answer = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(answer, dict) and "path" in answer:
+            answers[answer["path"]] = answer
+    problems = []
+    for path in map(str, paths):
+        answer = answers.get(path)
+        if answer is None:
+            problems.append(f"{path}: no answer from the validator (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+        elif not answer["ok"]:
+            problems.append(f"{path}: {answer['error']}")
+    if problems:
+        raise AxolotlError("Axolotl rejected the config(s):\n" + "\n".join(problems)
+                           + "\nFix the profile's `train` section or the template in configs/train/.")
+    return [answers[str(p)]["config"] for p in paths]
+
+
+def validate_config_file(env: TrainEnv, path: Path, capabilities: dict | None = None) -> dict:
+    return validate_config_files(env, [path], capabilities)[0]
 
 
 def load_template(path: str | Path) -> dict:

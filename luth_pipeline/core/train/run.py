@@ -119,7 +119,7 @@ def run_light(profile: Profile, store: DatasetStore, base_model: str, log: Calla
         f"({dataset.num_trained_tokens} trained) from {store.uri(PACKED_ASSET, base_model)}; checkpoints in {scratch}")
     result = train_light(model_path, dataset, settings, scratch, resume=True, on_step=on_step)
 
-    doc_ids = table["doc_ids"].explode().drop_nulls() if "doc_ids" in table.columns else pl.Series([])
+    doc_ids = pl.Series([d for ids in table["doc_ids"].to_list() for d in ids or []]) if "doc_ids" in table.columns else pl.Series([])
     lineage = {
         "dataset": "luth_sft",
         "input": f"{PACKED_ASSET}[{base_model}]",

@@ -4,7 +4,7 @@ This folder is put on PYTHONPATH of the Axolotl child process, so:
 - `plugins: [luth_axolotl_pipes.PipesPlugin]` in the rendered config adds a Trainer callback
   that streams loss, learning rate, tokens/s and memory back to Dagster through Pipes
   (rank 0 only; other ranks stay silent);
-- `python luth_axolotl_pipes.py validate cfg.yaml [--capabilities JSON]` checks a rendered
+- `python luth_axolotl_pipes.py validate cfg.yaml... [--capabilities JSON]` checks a rendered
   config with Axolotl's own schema (`axolotl.utils.config.validate_config`);
 - `python luth_axolotl_pipes.py probe` prints what the environment offers (CUDA, flash-attn,
   DeepSpeed, Liger, versions) as JSON.
@@ -167,16 +167,20 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["validate"] and len(argv) >= 2:
         caps = None
-        if "--capabilities" in argv:
-            caps = json.loads(argv[argv.index("--capabilities") + 1])
-        try:
-            validated = validate(argv[1], caps)
-        except Exception as exc:  # the parent shows this message to the user
-            print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}))
-            return 1
-        print(json.dumps({"ok": True, "config": validated}))
-        return 0
-    print("usage: luth_axolotl_pipes.py probe | validate CONFIG.yaml [--capabilities JSON]", file=sys.stderr)
+        args = argv[1:]
+        if "--capabilities" in args:
+            at = args.index("--capabilities")
+            caps = json.loads(args[at + 1])
+            args = args[:at] + args[at + 2 :]
+        status = 0
+        for path in args:  # one import of axolotl for many configs: one JSON line per config
+            try:
+                print(json.dumps({"ok": True, "path": path, "config": validate(path, caps)}), flush=True)
+            except Exception as exc:  # the parent shows this message to the user
+                print(json.dumps({"ok": False, "path": path, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
+                status = 1
+        return status
+    print("usage: luth_axolotl_pipes.py probe | validate CONFIG.yaml... [--capabilities JSON]", file=sys.stderr)
     return 2
 
 

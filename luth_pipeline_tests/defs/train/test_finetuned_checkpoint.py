@@ -1,0 +1,96 @@
+"""finetuned_checkpoint materializes a loadable HF checkpoint with both engines (tiny model, CPU)."""
+
+import json
+
+import dagster as dg
+import polars as pl
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from luth_pipeline.core.sft.build import dataset_folder
+from luth_pipeline.defs.train.assets import finetuned_checkpoint
+from luth_pipeline.resources import LuthConfig
+from luth_pipeline_tests.core.train.helpers import fixture_conversations, packed_table
+
+
+def _assert_loads_and_generates(path):
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    assert tok.chat_template and "<|im_start|>" in tok.chat_template
+    ids = tok.apply_chat_template([{"role": "user", "content": "Bonjour !"}], add_generation_prompt=True,
+                                  return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=5, do_sample=False)
+    assert out.shape[1] > ids["input_ids"].shape[1]
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "generation_config.json", "README.md", "training_summary.json"):
+        assert (path / name).is_file(), name
+
+
+def _materialize(resources, instance):
+    return dg.materialize([finetuned_checkpoint], resources=resources, partition_key="tiny", instance=instance)
+
+
+def test_light_engine_checkpoint(luth_resources, tiny_model_path, local_profile):
+    store = luth_resources["luth_storage"].store
+    store.write(packed_table(AutoTokenizer.from_pretrained(tiny_model_path), n=60, capacity=1024), "luth_sft_packed", "tiny")
+    with dg.instance_for_test() as instance:
+        result = _materialize(luth_resources, instance)
+        assert result.success
+        assert set(instance.get_dynamic_partitions("checkpoint")) == {"tiny.base", "tiny.finetuned"}
+    meta = result.asset_materializations_for_node("finetuned_checkpoint")[0].metadata
+    path = store.local_dir("finetuned_checkpoint", "tiny")
+    assert meta["path"].value == str(path)
+    assert meta["engine"].value == "light"
+    assert meta["global_steps"].value == local_profile.train.models["tiny"].max_steps
+    assert meta["tokens_per_s"].value > 0 and meta["peak_memory_gib"].value > 0
+    assert "data:image/png;base64," in meta["loss_curve"].value
+    assert (path / "loss_curve.png").stat().st_size > 1000
+    assert "learning_rate" in meta["rendered_config"].value
+    summary = json.loads((path / "training_summary.json").read_text())
+    assert summary["checkpoint_sha256"] == meta["checkpoint_sha256"].value
+    card = (path / "README.md").read_text()
+    assert "luth_sft_packed[tiny]" in card and "learning_rate" in card and "effective_batch_size" in card
+    _assert_loads_and_generates(path)
+    assert not (local_profile.work_path / "train" / "tiny").exists() or not any((local_profile.work_path / "train" / "tiny").iterdir())
+
+
+def test_missing_packed_data_names_the_asset(luth_resources):
+    with dg.instance_for_test() as instance, pytest.raises(Exception, match="luth_sft_packed"):
+        _materialize(luth_resources, instance)
+
+
+@pytest.mark.slow
+def test_axolotl_engine_trains_on_cpu_through_pipes(luth_resources, tmp_path):
+    """The real Axolotl path: .venv-train, rendered + validated YAML, accelerate launch via Pipes."""
+    profile_file = tmp_path / "axolotl_cpu.yaml"
+    profile_file.write_text(
+        "extends: local\n"
+        "train:\n"
+        "  engine: axolotl\n"
+        "  axolotl: {cpu: true}\n"
+        "  models:\n"
+        "    tiny: {learning_rate: 1.0e-3, num_epochs: 1, max_steps: 3, sequence_len: 512, micro_batch_size: 2,\n"
+        "           gradient_accumulation_steps: 1, optimizer: adamw_torch_fused, bf16: false,\n"
+        "           gradient_checkpointing: false, deepspeed: null}\n"
+    )
+    resources = {**luth_resources, "luth_config": LuthConfig(profile=str(profile_file))}
+    profile, store = resources["luth_config"].values, resources["luth_storage"].store
+    folder = dataset_folder(profile, store)
+    (folder / "data").mkdir(parents=True)
+    rows = fixture_conversations(40)
+    pl.DataFrame({"id": [r["id"] for r in rows], "messages": [r["messages"] for r in rows]}).write_parquet(
+        folder / "data" / "luth_smoltalk2-00000-of-00001.parquet")
+
+    with dg.instance_for_test() as instance:
+        result = _materialize(resources, instance)
+        assert result.success
+        logs = "\n".join(str(e.message) for e in instance.all_logs(result.run_id))
+    assert "step 3/3 loss" in logs  # streamed from the Axolotl child through Pipes
+    meta = result.asset_materializations_for_node("finetuned_checkpoint")[0].metadata
+    assert meta["engine"].value == "axolotl" and meta["global_steps"].value == 3
+    assert meta["final_loss"].value > 0 and meta["tokens_per_s"].value > 0
+    assert "axolotl.cli.train" not in meta["rendered_config"].value and "sample_packing: true" in meta["rendered_config"].value
+    path = store.local_dir("finetuned_checkpoint", "tiny")
+    assert (path / "axolotl.yaml").is_file()
+    _assert_loads_and_generates(path)
