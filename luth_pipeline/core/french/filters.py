@@ -166,7 +166,7 @@ def run_filters(rows: Sequence[dict[str, Any]], steps: Sequence[Step], turns: Tu
     live = []
     for row in rows:
         text = conversation_text(row["messages"], turns)
-        live.append({**row, "filters_passed": [], "french_probability": None, "language": None,
+        live.append({**row, "num_chars": len(text), "filters_passed": [], "french_probability": None, "language": None,
                      "langid_full_read": None, "_text": text, "_normalized": normalize(text)})
     rejected, stats = [], []
     for step in steps:

@@ -56,9 +56,6 @@ def french_samples(
     ]
     turns = profile.sources[name].language_id_on
     result = run_filters(rows, default_steps(profile.french, profile.num_proc), turns)
-    for row in result.kept + result.rejected:
-        row["num_chars"] = sum(len(m["content"]) for m in row["messages"] if turns == "all" or m["role"] == turns)
-
     data = frame(result.kept, FRENCH_SCHEMA)
     rejects = frame(result.rejected, {**FRENCH_SCHEMA, **REJECT_COLUMNS})
     uri = store.write(data, ASSET, name)
