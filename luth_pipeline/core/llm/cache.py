@@ -152,3 +152,6 @@ class LayeredCache:
 
     def put(self, request: LLMRequest, response: LLMResponse) -> None:
         self.store.put(request, response)
+
+    def close(self) -> None:
+        self.store.close()

@@ -170,6 +170,8 @@ class LLMClient:
 
     def close(self) -> None:
         self.backend.close()
+        if self.cache:
+            self.cache.close()
 
     # ---- internals ------------------------------------------------------------------------
     def _run(self, todo: dict[str, LLMRequest], stats: GenerationStats):

@@ -34,11 +34,12 @@ def endpoint_of(llm: LLMConfig, stage: StageLLMConfig) -> EndpointConfig:
 
 
 def api_key_for(endpoint: EndpointConfig, api_keys: Mapping[str, str | None] | None) -> str | None:
-    """The key named by `endpoint.api_key_env`: from the given mapping (Dagster EnvVar-backed
-    resource) first, else the process environment."""
+    """The key named by `endpoint.api_key_env`: from `api_keys` when given (Dagster passes the
+    `dg.EnvVar`-backed values of `LLMClientResource`), else from the process environment
+    (scripts, benchmarks)."""
     if not endpoint.api_key_env:
         return None
-    value = (api_keys or {}).get(endpoint.api_key_env) or os.environ.get(endpoint.api_key_env)
+    value = api_keys.get(endpoint.api_key_env) if api_keys is not None else os.environ.get(endpoint.api_key_env)
     return value or None
 
 
