@@ -209,7 +209,7 @@ def training_arguments(settings: LightTrainSettings, output_dir: Path, bf16: boo
 
 
 def train_light(
-    model_path: str,
+    model_path: str | torch.nn.Module,
     dataset: PackedDataset,
     settings: LightTrainSettings,
     output_dir: Path,
@@ -228,8 +228,14 @@ def train_light(
         bf16 = False  # fp32 on CPU: bf16 matmuls there are slow emulation
     attn = resolve_attention(settings.attn_implementation)
     liger = resolve_liger(settings.use_liger)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = load_model(model_path, bf16, attn)
+    if isinstance(model_path, torch.nn.Module):  # an in-memory model (the benchmark's random init)
+        model, tokenizer = model_path, None
+        model.set_attn_implementation(attn)
+        model.config.use_cache = False
+        model.to(torch.bfloat16 if bf16 else torch.float32)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        model = load_model(model_path, bf16, attn)
     context = m.attention_context(dataset.document_lengths())
     fpt = m.flops_per_token(model.config, m.non_embedding_params(model), context)
     peak_flops = settings.peak_flops or m.device_peak_flops()
@@ -238,7 +244,7 @@ def train_light(
     output_dir.mkdir(parents=True, exist_ok=True)
     args = training_arguments(settings, output_dir, bf16, liger)
     collator = _CountingCollator(
-        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        pad_token_id=tokenizer.pad_token_id if tokenizer is not None and tokenizer.pad_token_id is not None else 0,
         flatten=attn == "flash_attention_2",
     )
     trainer: _PackedTrainer
