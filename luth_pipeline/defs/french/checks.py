@@ -4,6 +4,8 @@ The French-share check re-reads a sample of kept rows with plain langdetect on t
 also guards the filter's fast excerpt path, not just its own bookkeeping.
 """
 
+import warnings
+
 import dagster as dg
 import polars as pl
 
@@ -14,6 +16,8 @@ from luth_pipeline.resources import LuthConfig, LuthStorage
 
 ASSET = "french_samples"
 SHARE_SAMPLE = 200
+# Checks per source partition are a Dagster preview feature, used knowingly: silence its warning.
+warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning)
 
 
 @dg.asset_check(asset=ASSET, partitions_def=source_partitions, blocking=True,
