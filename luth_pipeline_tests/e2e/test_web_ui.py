@@ -10,7 +10,7 @@ and its checks. Screenshots of each step land in test-artifacts/ui/.
 from __future__ import annotations
 
 import json
-import re
+import shutil
 
 import dagster as dg
 import pytest
@@ -41,6 +41,34 @@ def _dismiss_onboarding(page) -> None:
         pass
 
 
+def _materialize_from_ui(page, base, instance, graph, key, shots, step) -> dg.AssetMaterialization:
+    """Click Materialize on the asset's page (picking the first partition if partitioned), wait for the run."""
+    from playwright.sync_api import expect
+
+    node = graph.get(key)
+    known_runs = {r.run_id for r in instance.get_runs()}
+    page.goto(f"{base}/assets/{key.to_user_string()}", wait_until="networkidle")
+    page.get_by_role("button", name="Materialize").first.click()
+    if node.partitions_def is not None:
+        partition = node.partitions_def.get_partition_keys()[0]
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_text("Select a partition or create one").click()
+        page.get_by_role("menuitem").filter(has_text=partition).first.click()
+        dialog.get_by_text("Launch runs to materialize").click()  # closes the partition menu
+        expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
+        page.screenshot(path=str(shots / f"{step}-launch-dialog.png"))
+        dialog.get_by_role("button", name="Launch 1 run").click()
+    new_runs = lambda: [r for r in instance.get_runs() if r.run_id not in known_runs]  # noqa: E731
+    run = wait_for(new_runs, 60, f"the UI to launch a run of {key.to_user_string()}")[0]
+    wait_for(lambda: instance.get_run_by_id(run.run_id).is_finished, 600, f"run {run.run_id} to finish", interval=1)
+    final = instance.get_run_by_id(run.run_id)
+    page.goto(f"{base}/runs/{run.run_id}", wait_until="networkidle")
+    page.screenshot(path=str(shots / f"{int(step) + 1:02d}-run.png"))
+    assert final.status == dg.DagsterRunStatus.SUCCESS, f"run {run.run_id} launched from the UI: {final.status}"
+    assert key in (final.asset_selection or set())
+    return instance.fetch_materializations(key, limit=1).records[0].asset_materialization
+
+
 @pytest.fixture
 def dagster_dev(tmp_path):
     home = write_local_instance(tmp_path / "dagster_home")
@@ -66,7 +94,8 @@ def test_asset_graph_and_materialize_from_the_ui(dagster_dev, artifacts_dir):
     groups = sorted({graph.get(dg.AssetKey.from_user_string(k)).group_name for k in keys})
     assert keys, "the definitions have no assets"
     shots = artifacts_dir / "ui"
-    shots.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
     base = f"http://127.0.0.1:{port}"
 
     with sync_playwright() as p:
@@ -77,66 +106,56 @@ def test_asset_graph_and_materialize_from_the_ui(dagster_dev, artifacts_dir):
         context.add_init_script(f"localStorage.setItem('asset-graph-open-graph-nodes-global-__GLOBAL__', {json.dumps(expanded)});")
         page = context.new_page()
         try:
-            # 1. The global asset graph draws every asset of the definitions.
+            # 1. The global asset graph draws every asset of the definitions. A wide viewport
+            # keeps the zoom-to-fit level high enough for full nodes (zoomed out, the UI
+            # abbreviates long names).
+            page.set_viewport_size({"width": 3000, "height": 1400})
             page.goto(f"{base}/asset-groups", wait_until="networkidle")
             _dismiss_onboarding(page)
-            drawn = lambda: {t.strip() for t in page.locator("foreignObject").all_text_contents()}  # noqa: E731
-            def all_drawn():
-                texts = " ".join(drawn())
-                return all(re.search(rf"(^|\W){re.escape(k)}(\W|$)", texts) for k in keys)
+            names = page.locator("foreignObject [class*=AssetNode_assetName]")
+            drawn = lambda: set(t.strip() for t in names.all_text_contents())  # noqa: E731
             try:
-                wait_for(all_drawn, 60, "every asset to be drawn in the asset graph")
+                wait_for(lambda: set(keys) <= drawn(), 60, "every asset to be drawn in the asset graph")
+            except TimeoutError:
+                raise AssertionError(f"assets missing from the graph: {sorted(set(keys) - drawn())}") from None
             finally:
                 page.screenshot(path=str(shots / "01-asset-graph.png"))
+            page.set_viewport_size({"width": 1600, "height": 1000})
             # The catalog lists them too (a table, independent of graph layout).
             page.goto(f"{base}/assets", wait_until="networkidle")
             for key in keys:
                 expect(page.get_by_text(key, exact=True).first).to_be_visible(timeout=30_000)
             page.screenshot(path=str(shots / "02-catalog.png"))
 
-            # 2. Materialize one asset from its page.
-            target = _asset_to_launch(graph)
-            node = graph.get(target)
-            page.goto(f"{base}/assets/{target.to_user_string()}", wait_until="networkidle")
-            page.get_by_role("button", name=re.compile(r"^Materialize")).first.click()
-            if node.partitions_def is not None:
-                partition = node.partitions_def.get_partition_keys()[0]
-                dialog = page.get_by_role("dialog")
-                dialog.get_by_text("Select a partition or create one").click()
-                page.get_by_role("menuitem", name=partition, exact=True).or_(page.get_by_text(partition, exact=True)).first.click()
-                page.keyboard.press("Escape") if page.get_by_role("menu").count() else None
-                page.screenshot(path=str(shots / "03-launch-dialog.png"))
-                dialog.get_by_role("button", name=re.compile(r"^Launch")).click()
-
             with dg.DagsterInstance.from_config(str(home)) as instance:
-                runs = wait_for(lambda: instance.get_runs(), 60, "the UI to launch a run")
-                run = runs[0]
-                wait_for(lambda: instance.get_run_by_id(run.run_id).is_finished, 600, f"run {run.run_id} to finish", interval=1)
-                final = instance.get_run_by_id(run.run_id)
-                page.goto(f"{base}/runs/{run.run_id}", wait_until="networkidle")
-                page.screenshot(path=str(shots / "04-run.png"))
-                assert final.status == dg.DagsterRunStatus.SUCCESS, f"run {run.run_id} launched from the UI: {final.status}"
-                assert target in (final.asset_selection or set())
-                materialization = instance.fetch_materializations(target, limit=1).records[0].asset_materialization
+                # 2. Materialize the first root asset from its page, then check its page shows
+                # what the stage attached: metadata entries, column schema, preview.
+                target = _asset_to_launch(graph)
+                materialization = _materialize_from_ui(page, base, instance, graph, target, shots, "03")
+                page.goto(f"{base}/assets/{target.to_user_string()}?partition={materialization.partition or ''}",
+                          wait_until="networkidle")
+                shown = [k for k in materialization.metadata if not k.startswith("dagster/")]
+                assert shown, f"{target.to_user_string()} attached no metadata of its own"
+                for label in shown:
+                    expect(page.get_by_text(label, exact=True).first).to_be_visible(timeout=30_000)
+                if "dagster/column_schema" in materialization.metadata:
+                    column = materialization.metadata["dagster/column_schema"].value.columns[0].name
+                    expect(page.get_by_text(column, exact=True).first).to_be_visible(timeout=30_000)
+                page.screenshot(path=str(shots / "05-asset-page.png"), full_page=True)
 
-            # 3. The asset page shows what the stage attached: metadata entries, columns, checks.
-            page.goto(f"{base}/assets/{target.to_user_string()}", wait_until="networkidle")
-            if node.partitions_def is not None:
-                page.goto(f"{base}/assets/{target.to_user_string()}?partition={materialization.partition}", wait_until="networkidle")
-            shown = [k for k in materialization.metadata if not k.startswith("dagster/")]
-            assert shown, f"{target.to_user_string()} attached no metadata of its own"
-            for label in shown:
-                expect(page.get_by_text(label, exact=True).first).to_be_visible(timeout=30_000)
-            if "dagster/column_schema" in materialization.metadata:
-                column = materialization.metadata["dagster/column_schema"].value.columns[0].name
-                expect(page.get_by_text(column, exact=True).first).to_be_visible(timeout=30_000)
-            page.screenshot(path=str(shots / "05-asset-page.png"), full_page=True)
-            checks = [c.name for c in graph.asset_check_keys if c.asset_key == target] if hasattr(graph, "asset_check_keys") else []
-            if checks:
-                page.goto(f"{base}/assets/{target.to_user_string()}?view=checks", wait_until="networkidle")
-                for check in checks:
-                    expect(page.get_by_text(check, exact=True).first).to_be_visible(timeout=30_000)
-                page.screenshot(path=str(shots / "06-asset-checks.png"), full_page=True)
+                # 3. A child of it with asset checks, materialized from the UI too: the checks
+                # tab lists every check with its result.
+                checked = [c for c in sorted(graph.get(target).child_keys) if graph.get(c).check_keys
+                           and graph.get(c).partitions_def == graph.get(target).partitions_def]
+                if checked:
+                    child = checked[0]
+                    _materialize_from_ui(page, base, instance, graph, child, shots, "06")
+                    page.goto(f"{base}/assets/{child.to_user_string()}?view=checks", wait_until="networkidle")
+                    for check in graph.get(child).check_keys:
+                        expect(page.get_by_text(check.name, exact=True).first).to_be_visible(timeout=30_000)
+                    page.screenshot(path=str(shots / "08-asset-checks.png"), full_page=True)
+                    page.goto(f"{base}/assets/{child.to_user_string()}", wait_until="networkidle")
+                    page.screenshot(path=str(shots / "09-checked-asset-page.png"), full_page=True)
         except Exception:
             page.screenshot(path=str(shots / "failure.png"), full_page=True)
             raise
