@@ -136,6 +136,10 @@ def main() -> None:
         "device": args.device,
         "params_m": round(params / 1e6, 1),
         "checkpoint_gb": round((base / "model.safetensors").stat().st_size / 1e9, 2),
+        # Medians over alternating reps; min too, as the shared machine adds noise to both.
+        "io_floor_min_s": round(min(floors), 2),
+        "slerp_merge_min_s": round(min(merges), 2),
+        "merge_over_floor_min": round(min(merges) / min(floors), 2),
         "io_floor_s": round(statistics.median(floors), 2),
         "torch_slerp_s": round(statistics.median(math_floors), 2),
         "slerp_merge_s": round(statistics.median(merges), 2),
@@ -144,6 +148,7 @@ def main() -> None:
         "merge_over_torch_slerp": round(statistics.median(merges) / statistics.median(math_floors), 2),
         "total_over_floor": round(statistics.median(totals) / statistics.median(floors), 2),
         "floors_s": [round(x, 2) for x in floors],
+        "torch_slerps_s": [round(x, 2) for x in math_floors],
         "merges_s": [round(x, 2) for x in merges],
     }
     print(json.dumps(summary, indent=1))
