@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -186,6 +187,18 @@ def _score_chunk(args: tuple[LanguageScorer, list[str]]) -> list[LanguageScore]:
     return [scorer(t) for t in texts]
 
 
+def _pool_context():
+    """fork when it is safe, spawn otherwise.
+
+    fork hands each worker the langdetect profiles already loaded here (no per-worker start-up),
+    but forking a multi-threaded process can copy a lock another thread holds; Dagster and test
+    runners may run threads, so there we pay spawn's start-up instead.
+    """
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 def score_texts(texts: Sequence[str], scorer: LanguageScorer, num_proc: int = 0, chunk_size: int = 256,
                 parallel_min_rows: int = 0) -> list[LanguageScore]:
     """Score every text, over `num_proc` processes (0 = all cores) when there are enough texts."""
@@ -193,6 +206,8 @@ def score_texts(texts: Sequence[str], scorer: LanguageScorer, num_proc: int = 0,
     if workers == 1 or len(texts) < max(parallel_min_rows, 2):
         return [scorer(t) for t in texts]
     chunks = [(scorer, list(texts[i : i + chunk_size])) for i in range(0, len(texts), chunk_size)]
-    # spawn, not fork: the caller (Dagster, a test runner) may hold threads and locks.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    context = _pool_context()
+    if context.get_start_method() == "fork":
+        _factory(scorer.seed)  # load the profiles once, before the workers are forked
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
         return [score for chunk in pool.map(_score_chunk, chunks) for score in chunk]

@@ -1,11 +1,12 @@
 """Language ID on the labeled fixture set, determinism, and the fast path's agreement with langdetect."""
 
 import json
+import threading
 
 import pytest
 
 from luth_pipeline.core.french import LanguageScorer, full_probability, naive_probability, score_texts
-from luth_pipeline.core.french.langid import excerpt_segments
+from luth_pipeline.core.french.langid import _pool_context, excerpt_segments
 from luth_pipeline_tests.conftest import FIXTURES
 from luth_pipeline_tests.fixtures.text_bank import FR_TOPICS, OTHER_LANGS
 
@@ -44,7 +45,19 @@ def test_seeded_langdetect_is_deterministic():
 def test_process_pool_gives_the_same_scores_as_one_process():
     texts = [item["text"] for item in LABELED[::3]]
     scorer = LanguageScorer(excerpt_chars=80)
-    assert score_texts(texts, scorer, num_proc=2, chunk_size=16) == [scorer(t) for t in texts]
+    expected = [scorer(t) for t in texts]
+    # a single-threaded process forks its workers (pytest-xdist workers run threads: they spawn)
+    assert _pool_context().get_start_method() == ("fork" if threading.active_count() == 1 else "spawn")
+    assert score_texts(texts, scorer, num_proc=2, chunk_size=16) == expected
+    # with another thread alive (as under Dagster) the pool spawns fresh workers instead
+    stop = threading.Event()
+    busy = threading.Thread(target=stop.wait, daemon=True)
+    busy.start()
+    try:
+        assert _pool_context().get_start_method() == "spawn"
+        assert score_texts(texts, scorer, num_proc=2, chunk_size=16) == expected
+    finally:
+        stop.set()
 
 
 def _doc(sentences, start, n=5):
