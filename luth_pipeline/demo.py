@@ -13,25 +13,19 @@ import time
 from collections.abc import Iterable
 
 import dagster as dg
-from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.definitions.data_version import StaleStatus
+
+from luth_pipeline.status import partition_keys, stale_status_resolver
 
 
 def _toposorted_keys(graph) -> list[dg.AssetKey]:
     return [key for level in graph.toposorted_asset_keys_by_level for key in sorted(level)]
 
 
-def _partition_keys(graph, key, instance) -> list[str | None]:
-    partitions_def = graph.get(key).partitions_def
-    if partitions_def is None:
-        return [None]
-    return list(partitions_def.get_partition_keys(dynamic_partitions_store=instance))
-
-
 def _needs_run(instance, graph, key, partition_key, force: bool) -> bool:
     if force:
         return True
-    resolver = CachingStaleStatusResolver(instance, graph)
-    return resolver.get_status(key, partition_key) != StaleStatus.FRESH
+    return stale_status_resolver(instance, graph).get_status(key, partition_key) != StaleStatus.FRESH
 
 
 def _groups(graph, keys: Iterable[dg.AssetKey]):
@@ -54,7 +48,7 @@ def run_demo(force: bool = False, selection: list[str] | None = None) -> int:
     ran, skipped, failed = 0, 0, []
     for _, group in _groups(graph, wanted):
         group = list(group)
-        for partition_key in _partition_keys(graph, group[0], instance):
+        for partition_key in partition_keys(graph, group[0], instance):
             todo = [k for k in group if _needs_run(instance, graph, k, partition_key, force)]
             skipped += len(group) - len(todo)
             if not todo:

@@ -22,7 +22,20 @@ class AssetStatus:
     causes: list[str]
 
 
-def _partitions(graph, key, instance) -> list[str | None]:
+def stale_status_resolver(instance: dg.DagsterInstance, graph) -> CachingStaleStatusResolver:
+    """Dagster's own staleness logic (the UI's "Unsynced" badges) over our asset graph."""
+    from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
+    from dagster._time import get_current_datetime
+
+    view = AssetGraphView(
+        temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
+        instance=instance,
+        asset_graph=graph,
+    )
+    return CachingStaleStatusResolver(instance, graph, loading_context=view)
+
+
+def partition_keys(graph, key, instance) -> list[str | None]:
     partitions_def = graph.get(key).partitions_def
     if partitions_def is None:
         return [None]
@@ -41,7 +54,7 @@ def _describe(cause) -> str:
 
 def asset_statuses(defs: dg.Definitions, instance: dg.DagsterInstance, selection: list[str] | None = None) -> list[AssetStatus]:
     graph = defs.resolve_asset_graph()
-    resolver = CachingStaleStatusResolver(instance, graph)
+    resolver = stale_status_resolver(instance, graph)
     keys = [k for level in graph.toposorted_asset_keys_by_level for k in sorted(level) if graph.get(k).is_materializable]
     if selection:
         unknown = set(selection) - {k.to_user_string() for k in keys}
@@ -50,7 +63,7 @@ def asset_statuses(defs: dg.Definitions, instance: dg.DagsterInstance, selection
         keys = [k for k in keys if k.to_user_string() in selection]
     out = []
     for key in keys:
-        for partition in _partitions(graph, key, instance):
+        for partition in partition_keys(graph, key, instance):
             status = resolver.get_status(key, partition)
             causes = [_describe(c) for c in resolver.get_stale_root_causes(key, partition)] if status == StaleStatus.STALE else []
             out.append(AssetStatus(key.to_user_string(), partition, status.value, causes))

@@ -6,7 +6,7 @@ it runs as a subprocess of that environment's interpreter:
 - `probe_environment`: CUDA / flash-attn / DeepSpeed availability there;
 - `validate_config_file`: `axolotl.utils.config.validate_config` on the rendered YAML;
 - `launch_command`: `accelerate launch -m axolotl.cli.train cfg.yaml`, which the Dagster layer
-  runs through Pipes (`axolotl_child/luth_axolotl_pipes.py` streams metrics back from rank 0).
+  runs through Pipes (`luth_pipeline/train_child/luth_axolotl_pipes.py` streams metrics back from rank 0).
 
 Data: Axolotl tokenizes and packs by itself from the `luth_sft` chat table (type
 `chat_template` with the tokenizer's own template, assistant turns trained, end-of-turn token
@@ -27,7 +27,8 @@ import yaml
 from luth_pipeline.core.config.profile import REPO_ROOT
 from luth_pipeline.core.train.config import AxolotlSettings, ModelTrainSpec
 
-CHILD_DIR = Path(__file__).parent / "axolotl_child"
+# Lives outside core/: it runs inside .venv-train and speaks dagster-pipes to the orchestrator.
+CHILD_DIR = Path(__file__).resolve().parents[2] / "train_child"
 CHILD_SCRIPT = CHILD_DIR / "luth_axolotl_pipes.py"
 PIPES_PLUGIN = "luth_axolotl_pipes.PipesPlugin"
 # The target GPU for validating `gpu` configs on a CPU-only machine (one H100, as upstream).
