@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 from datasketch import MinHash, MinHashLSH
 
 from luth_pipeline.core.french.text import shingles
@@ -31,10 +32,12 @@ class NearDeduplicator:
     def __init__(self, threshold: float = 0.8, num_perm: int = 128, shingle_size: int = 5, seed: int = 1):
         self.threshold, self.num_perm, self.shingle_size, self.seed = threshold, num_perm, shingle_size, seed
         self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        self._kept: dict[str, MinHash] = {}
+        # Generated once and shared: by default every MinHash draws its own permutation arrays.
+        self._permutations = MinHash(num_perm=num_perm, seed=seed).permutations
+        self._kept: dict[str, np.ndarray] = {}  # hash values of kept rows, for confirming candidates
 
     def signature(self, normalized: str) -> MinHash:
-        minhash = MinHash(num_perm=self.num_perm, seed=self.seed)
+        minhash = MinHash(num_perm=self.num_perm, seed=self.seed, permutations=self._permutations)
         minhash.update_batch([s.encode() for s in shingles(normalized, self.shingle_size)])
         return minhash
 
@@ -43,10 +46,10 @@ class NearDeduplicator:
         minhash = self.signature(normalized)
         best, best_score = None, 0.0
         for candidate in self._lsh.query(minhash):
-            score = minhash.jaccard(self._kept[candidate])
+            score = float(np.count_nonzero(minhash.hashvalues == self._kept[candidate])) / self.num_perm
             if score >= self.threshold and score > best_score:
                 best, best_score = candidate, score
         if best is None:
             self._lsh.insert(row_id, minhash)
-            self._kept[row_id] = minhash
+            self._kept[row_id] = minhash.hashvalues
         return best, best_score
