@@ -162,17 +162,21 @@ class LanguageScorer:
         Windows are read separately so that a text switching language (a French question with an
         English answer) shows disagreeing windows instead of an averaged, confidently wrong verdict.
         """
-        # One quick trial per window, stopped as soon as a language reaches `clear_cut`.
-        windows = [_score(_probabilities(w, self.seed, self.fast_trials, self.clear_cut), self.language, False)
-                   for w in excerpt_segments(text, self.excerpt_chars, self.excerpt_windows)]
-        if len({w.top_language for w in windows}) != 1:
+        # One quick trial per window, stopped as soon as a language reaches `clear_cut`; the first
+        # unclear or disagreeing window sends the text to a full read without reading the others.
+        windows = excerpt_segments(text, self.excerpt_chars, self.excerpt_windows)
+        first, total = None, 0.0
+        for window in windows:
+            score = _score(_probabilities(window, self.seed, self.fast_trials, self.clear_cut), self.language, False)
+            clear = score.probability >= self.clear_cut or score.probability <= 1 - self.clear_cut
+            if not clear or (first is not None and score.top_language != first.top_language):
+                return None
+            first = first or score
+            total += score.probability
+        probability = total / len(windows)
+        if abs(probability - self.threshold) < self.fallback_margin:
             return None
-        probability = sum(w.probability for w in windows) / len(windows)
-        lowest, highest = min(w.probability for w in windows), max(w.probability for w in windows)
-        clear = lowest >= self.clear_cut or highest <= 1 - self.clear_cut
-        if not clear or abs(probability - self.threshold) < self.fallback_margin:
-            return None
-        return LanguageScore(probability, windows[0].top_language, False)
+        return LanguageScore(probability, first.top_language, False)
 
     def __call__(self, text: str) -> LanguageScore:
         if self.excerpt_chars and len(text) > self.excerpt_chars:
