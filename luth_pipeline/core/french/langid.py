@@ -2,10 +2,10 @@
 
 `naive_probability` is plain langdetect (`detect_langs` on the whole text). `LanguageScorer`
 first reads a bounded excerpt — a few short windows (the start and the end, optionally evenly
-spaced ones between), each detected on its own with fewer random trials — and keeps that verdict only when all windows agree on the language
-and are clear-cut far from the threshold; otherwise (mixed-language or ambiguous text) the full
-text is read exactly as `naive_probability` does.
-`score_texts` spreads the work over a process pool.
+spaced ones between), each detected on its own with one quick random trial — and keeps that
+verdict only when all windows agree on the language, clear-cut and far from the threshold;
+otherwise (mixed-language or ambiguous text) the full text is read, with results identical to
+`naive_probability`'s. `score_texts` spreads the work over a process pool.
 """
 
 from __future__ import annotations
