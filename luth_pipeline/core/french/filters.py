@@ -161,8 +161,13 @@ class FilterResult:
         return dict(Counter(r["language"] for r in self.kept + self.rejected if r.get("language")))
 
 
-def run_filters(rows: Sequence[dict[str, Any]], steps: Sequence[Step], turns: Turns = "all") -> FilterResult:
-    """Run `steps` over chat rows; returns kept rows, rejected rows (with reason) and per-step stats."""
+def run_filters(rows: Sequence[dict[str, Any]], steps: Sequence[Step], turns: Turns = "all",
+                logger: logging.Logger | None = None) -> FilterResult:
+    """Run `steps` over chat rows; returns kept rows, rejected rows (with reason) and per-step stats.
+
+    Each step's result is logged to `logger` (e.g. Dagster's `context.log`), else this module's.
+    """
+    logger = logger or log
     live = []
     for row in rows:
         text = conversation_text(row["messages"], turns)
@@ -182,7 +187,8 @@ def run_filters(rows: Sequence[dict[str, Any]], steps: Sequence[Step], turns: Tu
                 rejected.append({**row, "reason": verdict.reason, "reason_detail": verdict.detail,
                                  "duplicate_of": verdict.duplicate_of})
         stats.append(StepStats(step.name, len(live), len(survivors), dict(counts), time.perf_counter() - started))
-        log.info("%s: %d -> %d rows (%s)", step.name, len(live), len(survivors), dict(counts) or "none rejected")
+        logger.info("%s: %d -> %d rows in %.1f s (%s)", step.name, len(live), len(survivors), stats[-1].seconds,
+                    dict(counts) or "none rejected")
         live = survivors
     strip = lambda r: {k: v for k, v in r.items() if not k.startswith("_")}  # noqa: E731
     return FilterResult([strip(r) for r in live], [strip(r) for r in rejected], stats)

@@ -82,8 +82,13 @@ def check_schema(name: str, cfg: SourceConfig, columns: list[str]) -> None:
             )
 
 
-def load_source(name: str, cfg: SourceConfig, resolve_path: Callable[[str], Path], dataset=None) -> SourceRows:
-    """Load, filter and normalize one source (pass `dataset` to reuse an already opened one)."""
+def load_source(name: str, cfg: SourceConfig, resolve_path: Callable[[str], Path], dataset=None,
+                logger: logging.Logger | None = None) -> SourceRows:
+    """Load, filter and normalize one source (pass `dataset` to reuse an already opened one).
+
+    Progress goes to `logger` (e.g. Dagster's `context.log`), else to this module's logger.
+    """
+    logger = logger or log
     dataset = open_dataset(name, cfg, resolve_path) if dataset is None else dataset
     out = SourceRows(name, columns=_column_names(dataset))
     if out.columns:  # known up front for map-style datasets and most streamed ones
@@ -110,5 +115,5 @@ def load_source(name: str, cfg: SourceConfig, resolve_path: Callable[[str], Path
                                 "reason_detail": f"source {name!r} row {index}: {bad.detail}"})
         done = len(out.rows) + len(out.rejects)
         if done % PROGRESS_EVERY == 0:
-            log.info("%s: %d rows normalized (%.0f rows/s)", name, done, done / (time.monotonic() - started))
+            logger.info("%s: %d rows normalized (%.0f rows/s)", name, done, done / (time.monotonic() - started))
     return out

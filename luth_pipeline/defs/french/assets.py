@@ -55,7 +55,7 @@ def french_samples(
         for row in raw.iter_rows(named=True)
     ]
     turns = profile.sources[name].language_id_on
-    result = run_filters(rows, default_steps(profile.french, profile.num_proc), turns)
+    result = run_filters(rows, default_steps(profile.french, profile.num_proc), turns, logger=context.log)
     data = frame(result.kept, FRENCH_SCHEMA)
     rejects = frame(result.rejected, {**FRENCH_SCHEMA, **REJECT_COLUMNS})
     uri = store.write(data, ASSET, name)

@@ -40,7 +40,7 @@ def raw_multilingual_dumps(
     cfg = profile.sources[name]
     origin = cfg.data_files or f"{cfg.hf_id}:{cfg.subset or 'default'}/{cfg.split}"
     context.log.info(f"{name}: loading {origin} (streaming={cfg.streaming}, max_rows={cfg.max_rows})")
-    loaded = load_source(name, cfg, profile.resolve_path)
+    loaded = load_source(name, cfg, profile.resolve_path, logger=context.log)
     data = frame(loaded.rows, CHAT_SCHEMA)
     rejects = frame(loaded.rejects, {**CHAT_SCHEMA, "reason": pl.Utf8, "reason_detail": pl.Utf8})
     uri = store.write(data, ASSET, name)
