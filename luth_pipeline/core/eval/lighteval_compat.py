@@ -8,7 +8,11 @@ its installed files (a fresh machine would not have the edit).
 2. Thinking off. LightEval's PromptManager calls `tokenizer.apply_chat_template` without
    `enable_thinking` (upstream patched its source for that); we hand it a tokenizer view whose
    chat template always receives our template kwargs.
-3. vLLM >= 0.11 removed `LLM.generate(prompt_token_ids=...)`, which LightEval's VLLMModel still
+3. Autograd back on. LightEval's transformers model calls `torch.set_grad_enabled(False)` at import
+   and in its constructor, process-wide: a process that trains after evaluating (an in-process
+   Dagster executor, `luth demo`, a test worker) would silently get loss tensors without
+   gradients. `grad_mode_restored()` puts the caller's mode back.
+4. vLLM >= 0.11 removed `LLM.generate(prompt_token_ids=...)`, which LightEval's VLLMModel still
    calls; `TokensPromptLLM` accepts that call and forwards `TokensPrompt`s (upstream's
    patch_vllm_api did the same by rewriting LightEval's source).
 """
@@ -42,6 +46,17 @@ def task_registry_without_builtins() -> Iterator[None]:
         yield
     finally:
         Registry.load_all_task_configs = original
+
+
+@contextlib.contextmanager
+def grad_mode_restored() -> Iterator[None]:
+    import torch
+
+    enabled = torch.is_grad_enabled()
+    try:
+        yield
+    finally:
+        torch.set_grad_enabled(enabled)
 
 
 class ChatTemplateKwargs:

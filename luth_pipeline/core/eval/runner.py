@@ -144,7 +144,15 @@ def _stderr_key(metrics: dict[str, float], metric: str) -> float | None:
     return float(value) if value is not None else None
 
 
-def _detail_rows(checkpoint: str, run: int, language: str, details: dict) -> list[dict]:
+def _prompt_text(doc, response, prompt_manager) -> str | None:
+    """The exact model input: what the model reported, else LightEval's own rendering of the doc
+    (chat template, system prompt, empty think block), as its transformers model does not keep it."""
+    if response.input is not None:
+        return response.input if isinstance(response.input, str) else json.dumps(response.input, ensure_ascii=False)
+    return prompt_manager.prepare_prompt(doc) if prompt_manager is not None else None
+
+
+def _detail_rows(checkpoint: str, run: int, language: str, details: dict, prompt_manager=None) -> list[dict]:
     rows = []
     for full_name, items in details.items():
         for index, detail in enumerate(items):
@@ -165,8 +173,7 @@ def _detail_rows(checkpoint: str, run: int, language: str, details: dict) -> lis
                     "task": _base_task(full_name),
                     "doc_index": index,
                     "query": doc.query,
-                    # the exact model input (chat template, system prompt, empty think block)
-                    "prompt": response.input if isinstance(response.input, str) else json.dumps(response.input, ensure_ascii=False),
+                    "prompt": _prompt_text(doc, response, prompt_manager),
                     "gold": " | ".join(str(g) for g in golds),
                     "prediction": prediction,
                     "metrics": json.dumps(detail.metric, default=float, ensure_ascii=False),
@@ -186,6 +193,13 @@ def evaluate_checkpoint(
 ) -> EvalResult:
     """Run every suite of `config` on the model at `model_path` (or an already built LightEval
     `model`, e.g. a scripted one in tests)."""
+    from luth_pipeline.core.eval.lighteval_compat import grad_mode_restored
+
+    with grad_mode_restored():
+        return _evaluate(model_path, config, checkpoint, model=model, progress=progress)
+
+
+def _evaluate(model_path: str, config: EvalConfig, checkpoint: str, *, model, progress: Callable[[str], None]) -> EvalResult:
     from lighteval.logging.evaluation_tracker import EvaluationTracker
     from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
 
@@ -242,7 +256,7 @@ def evaluate_checkpoint(
                                 continue
                             key = (language, _base_task(full_name), metric)
                             runs.setdefault(key, []).append((float(value), _stderr_key(metrics, metric)))
-                    rows = _detail_rows(checkpoint, run, language, pipeline.get_details())
+                    rows = _detail_rows(checkpoint, run, language, pipeline.get_details(), getattr(model, "prompt_manager", None))
                     for row in rows:
                         counts[row["task"]] = counts.get(row["task"], 0) + (1 if run == 1 else 0)
                     detail_rows.extend(rows)

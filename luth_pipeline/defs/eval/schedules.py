@@ -20,7 +20,6 @@ from luth_pipeline.profile import current_profile
 evaluate_checkpoint_job = dg.define_asset_job(
     "evaluate_checkpoint",
     selection=dg.AssetSelection.assets("benchmark_scores"),
-    partitions_def=checkpoint_partitions,
     description="LightEval suites on one checkpoint partition.",
 )
 
