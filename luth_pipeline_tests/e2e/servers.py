@@ -32,17 +32,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.25, log: Path | None = None):
+def _tail(log: Path | None) -> str:
+    if log is None or not log.exists():
+        return ""
+    return "\n--- " + str(log) + " (tail) ---\n" + log.read_text(errors="replace")[-4000:]
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.25, log: Path | None = None, process=None):
+    """Poll `predicate` until truthy; fail early (with the log's tail) if `process` dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and not process.alive:
+            raise RuntimeError(f"{process.args[0]} exited ({process.proc.returncode}) while waiting for {what}{_tail(process.log)}")
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    tail = ""
-    if log is not None and log.exists():
-        tail = "\n--- " + str(log) + " (tail) ---\n" + log.read_text(errors="replace")[-4000:]
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{tail}")
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{_tail(log or (process.log if process else None))}")
 
 
 def port_open(port: int) -> bool:

@@ -21,7 +21,9 @@ import yaml
 
 from luth_pipeline.core.storage import DatasetStore
 from luth_pipeline_tests.e2e.conftest import graph_of_current_defs, source_partitioned_assets, write_prod_instance, write_profile
-from luth_pipeline_tests.e2e.servers import VENV_BIN, Process, dagster_env, free_port, launch_assets, location_loaded, wait_for
+from luth_pipeline_tests.e2e.servers import (
+    VENV_BIN, Process, dagster_env, free_port, launch_assets, location_loaded, port_open, wait_for,
+)
 
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 LOCATION = "luth_pipeline"
@@ -42,13 +44,14 @@ class Deployment:
     def start_code_server(self):
         self.code_server = Process([str(VENV_BIN / "dagster"), "api", "grpc", "-m", "luth_pipeline.definitions",
                                     "-h", "127.0.0.1", "-p", str(self.grpc_port)], self.tmp / "code_server.log", self.env)
+        wait_for(lambda: port_open(self.grpc_port), 240, "the code server to listen", interval=0.5, process=self.code_server)
 
     def start_webserver(self):
         self.starts += 1
         self.webserver = Process([str(VENV_BIN / "dagster-webserver"), "-w", str(self.workspace), "-h", "127.0.0.1",
                                   "-p", str(self.web_port)], self.tmp / f"webserver.{self.starts}.log", self.env)
         wait_for(lambda: location_loaded(self.web_port), 240, "the webserver to load the code location", interval=1,
-                 log=self.webserver.log)
+                 process=self.webserver)
 
     def start_daemon(self):
         self.daemon = Process([str(VENV_BIN / "dagster-daemon"), "run", "-w", str(self.workspace)],
@@ -86,9 +89,11 @@ def test_postgres_s3_materialization_survives_webserver_and_daemon_restart(tmp_p
         assert type(instance.compute_log_manager).__name__ == "S3ComputeLogManager"
 
         first = launch_assets(deployment.web_port, LOCATION, subset, partitions[0], {"luth/test": "restart"})
-        wait_for(lambda: instance.get_run_by_id(first).status in {dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED}
-                 or instance.get_run_by_id(first).status in FINISHED, 180, "the daemon to launch the first run",
-                 interval=0.1, log=deployment.daemon.log)
+        # Wait for STARTED (the run worker is executing), not STARTING: a daemon killed between
+        # marking a run STARTING and handing it to the launcher leaves an orphan that only run
+        # monitoring's start timeout (15 min in prod) resolves; that is not the case under test.
+        wait_for(lambda: instance.get_run_by_id(first).status in {dg.DagsterRunStatus.STARTED, *FINISHED}, 180,
+                 "the first run to start executing", interval=0.1, log=deployment.daemon.log)
         # Kill hard (no graceful shutdown), as a node loss or OOM kill would.
         deployment.daemon.stop(signal.SIGKILL)
         deployment.webserver.stop(signal.SIGKILL)
@@ -110,9 +115,10 @@ def test_postgres_s3_materialization_survives_webserver_and_daemon_restart(tmp_p
         store = DatasetStore(data_root)
         for run_id, partition in ((first, partitions[0]), (second, partitions[-1])):
             events = instance.all_logs(run_id)
-            types = [e.dagster_event.event_type_value for e in events if e.dagster_event]
-            assert types.count("STEP_SUCCESS") >= 1 and "RUN_SUCCESS" in types and "STEP_FAILURE" not in types
-            assert types.count("ASSET_MATERIALIZATION") >= len(subset), types
+            types = [e.dagster_event.event_type for e in events if e.dagster_event]
+            assert types.count(dg.DagsterEventType.STEP_SUCCESS) >= 1 and dg.DagsterEventType.RUN_SUCCESS in types
+            assert dg.DagsterEventType.STEP_FAILURE not in types
+            assert types.count(dg.DagsterEventType.ASSET_MATERIALIZATION) >= len(subset), types
             for asset in subset:
                 record = instance.fetch_materializations(
                     dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1

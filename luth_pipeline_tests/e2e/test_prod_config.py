@@ -31,9 +31,14 @@ def _validate(config_type, config: dict) -> None:
     assert result.success, [e.message for e in result.errors]
 
 
-def test_prod_instance_matches_dagster_schema(prod_env):
+def test_prod_instance_matches_dagster_schema(prod_env, tmp_path):
+    from dagster._core.instance.config import dagster_instance_config
+
     config = yaml.safe_load(PROD_INSTANCE.read_text())
     _validate(dagster_instance_config_schema(), config)
+    # Dagster's own loader also cross-checks sections (e.g. run limits vs the coordinator).
+    (tmp_path / "dagster.yaml").write_text(PROD_INSTANCE.read_text())
+    dagster_instance_config(str(tmp_path))
     assert config["storage"]["postgres"]["postgres_db"]["password"] == {"env": "DAGSTER_PG_PASSWORD"}
 
 

@@ -77,7 +77,7 @@ def dagster_dev(tmp_path):
     process = Process([str(VENV_BIN / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
                       tmp_path / "dagster_dev.log", dagster_env(home, profile))
     try:
-        wait_for(lambda: location_loaded(port), 300, "dagster dev to load the code location", interval=1, log=process.log)
+        wait_for(lambda: location_loaded(port), 300, "dagster dev to load the code location", interval=1, process=process)
         yield port, home
     finally:
         process.stop()
