@@ -24,7 +24,7 @@ def _profile_and_store():
 def _demo(args: argparse.Namespace) -> int:
     from luth_pipeline.demo import run_demo
 
-    return run_demo(force=args.force, selection=args.select)
+    return run_demo(force=args.force, selection=args.select, verbose=args.verbose)
 
 
 def _load_model(args: argparse.Namespace):
@@ -161,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="materialize the whole asset graph (stale parts only) and summarize")
     demo.add_argument("--force", action="store_true", help="re-run every asset, even up-to-date ones")
     demo.add_argument("--select", nargs="*", help="only these asset keys")
+    demo.add_argument("--verbose", action="store_true", help="stream every Dagster event and log line to the terminal")
     demo.set_defaults(func=_demo)
 
     chat = sub.add_parser("chat", help="interactive streamed chat with a checkpoint", epilog=CHAT_HELP)

@@ -8,9 +8,13 @@ stage only that stage and its descendants run again.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import dagster as dg
 from dagster._core.definitions.data_version import StaleStatus
@@ -33,11 +37,38 @@ def _groups(graph, keys: Iterable[dg.AssetKey]):
     return itertools.groupby(keys, key=lambda k: graph.get(k).partitions_def)
 
 
-def run_demo(force: bool = False, selection: list[str] | None = None) -> int:
+@contextlib.contextmanager
+def _terminal_noise_to(log_path: Path | None) -> Iterator[None]:
+    """Send what libraries print while assets run (progress bars, per-sample warnings, Dagster's
+    console logger) to `log_path`, so the terminal keeps one line per run. Redirected at the file
+    descriptor level: tqdm, nltk and C extensions write to fd 2 directly. Every event and log
+    line is also in the instance (the UI's run pages)."""
+    if log_path is None:
+        yield
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log_path, "a", encoding="utf-8") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def run_demo(force: bool = False, selection: list[str] | None = None, verbose: bool = False) -> int:
     from luth_pipeline.definitions import defs as load_defs
 
     defs = load_defs()
     instance = dg.DagsterInstance.get()
+    log_path = None if verbose else Path(instance.root_directory) / "logs" / f"demo-{time.strftime('%Y%m%d-%H%M%S')}.log"
     graph = defs.resolve_asset_graph()
     assets = list(defs.assets or [])
     asset_checks = list(defs.asset_checks or [])
@@ -56,25 +87,30 @@ def run_demo(force: bool = False, selection: list[str] | None = None) -> int:
             label = ", ".join(k.to_user_string() for k in todo) + (f" [{partition_key}]" if partition_key else "")
             print(f"▶ {label}", flush=True)
             t0 = time.monotonic()
-            result = dg.materialize(
-                assets=assets + asset_checks,
-                resources=defs.resources,
-                selection=todo,
-                partition_key=partition_key,
-                instance=instance,
-                raise_on_error=False,
-                tags={"luth/launched_by": "make demo"},
-            )
+            with _terminal_noise_to(log_path):
+                result = dg.materialize(
+                    assets=assets + asset_checks,
+                    resources=defs.resources,
+                    selection=todo,
+                    partition_key=partition_key,
+                    instance=instance,
+                    raise_on_error=False,
+                    tags={"luth/launched_by": "make demo"},
+                )
             if result.success:
                 ran += len(todo)
                 print(f"  ✓ {time.monotonic() - t0:.1f}s", flush=True)
             else:
                 failed.append(label)
+                if log_path is not None:
+                    print(f"{_tail(log_path)}\n  (full log: {log_path})", flush=True)
                 print(f"  ✗ failed: see `make ui` → Runs → {result.run_id}", flush=True)
                 break
         if failed:
             break
     print_summary(instance, graph, wanted, time.monotonic() - started, ran, skipped)
+    if log_path is not None and log_path.exists():
+        print(f"Library output of these runs (progress bars, warnings): {log_path}")
     return 1 if failed else 0
 
 
@@ -93,4 +129,15 @@ def print_summary(instance, graph, keys, elapsed: float, ran: int, skipped: int)
             where = where.rsplit("/", 2)[0] + "/…"
         print(f"{key.to_user_string():<24} {len(latest):>10} {rows if rows else '':>10}  {where}")
     print(f"\n{ran} asset run(s), {skipped} up to date, {elapsed:.0f}s.")
+    report = _eval_report_file(instance)
+    if report is not None:
+        print(f"Eval report (base vs fine-tuned vs merges vs published Luth): {report} (+ scores.png)")
     print("Open the UI on this instance with `make ui`, then http://127.0.0.1:3000 (Assets → Global asset lineage).")
+
+
+def _eval_report_file(instance) -> Path | None:
+    records = instance.fetch_materializations(dg.AssetKey("eval_report"), limit=1).records
+    if not records or "path" not in records[0].asset_materialization.metadata:
+        return None
+    report = Path(str(records[0].asset_materialization.metadata["path"].value)).parent / "report.md"
+    return report if report.exists() else None

@@ -12,7 +12,13 @@ its installed files (a fresh machine would not have the edit).
    and in its constructor, process-wide: a process that trains after evaluating (an in-process
    Dagster executor, `luth demo`, a test worker) would silently get loss tensors without
    gradients. `grad_mode_restored()` puts the caller's mode back.
-4. vLLM >= 0.11 removed `LLM.generate(prompt_token_ids=...)`, which LightEval's VLLMModel still
+4. Bootstrap in process. LightEval bootstraps corpus-metric stderrs with a fresh
+   `multiprocessing.Pool` (fork) per metric. Forking a process that already runs threads (torch,
+   Dagster's log/interrupt threads) can deadlock a child on a lock held at fork time (seen:
+   `luth demo` hung in the 6th checkpoint's evaluation), and the children inherit Dagster's
+   interrupt handler. `bootstrap_in_process()` draws the same samples with the same seed and
+   computes the metric in the caller's process.
+5. vLLM >= 0.11 removed `LLM.generate(prompt_token_ids=...)`, which LightEval's VLLMModel still
    calls; `TokensPromptLLM` accepts that call and forwards `TokensPrompt`s (upstream's
    patch_vllm_api did the same by rewriting LightEval's source).
 """
@@ -57,6 +63,28 @@ def grad_mode_restored() -> Iterator[None]:
         yield
     finally:
         torch.set_grad_enabled(enabled)
+
+
+def _bootstrap_sequential(self, cur_experiment):
+    """`_bootstrap_internal.__call__` without the process pool: same draws, same metric."""
+    import random
+
+    population, seed = cur_experiment
+    rnd = random.Random()
+    rnd.seed(seed)
+    return [self.metric(rnd.choices(population, k=len(population))) for _ in range(self.number_draws)]
+
+
+@contextlib.contextmanager
+def bootstrap_in_process() -> Iterator[None]:
+    from lighteval.metrics.utils import stderr
+
+    original = stderr._bootstrap_internal.__call__
+    stderr._bootstrap_internal.__call__ = _bootstrap_sequential
+    try:
+        yield
+    finally:
+        stderr._bootstrap_internal.__call__ = original
 
 
 class ChatTemplateKwargs:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from luth_pipeline.core.merge.recipes import MergeRecipe
 from luth_pipeline.core.storage import atomic_directory
 
 PLAN_FILE = "merge_plan.json"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,6 +66,7 @@ def merge_checkpoints(
     finetuned: Path,
     out_dir: Path,
     lineage: dict[str, Any] | None = None,
+    progress: Callable[[str], None] = logger.info,
 ) -> MergeResult:
     """Merge `finetuned` with `base` per `recipe` into `out_dir` (replaced only on success).
 
@@ -74,7 +78,7 @@ def merge_checkpoints(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     plan = prepare_merge(recipe, config, base=base, finetuned=finetuned, out_dir=out_dir)
-    print(f"merge {recipe.name}: {plan.method} of {finetuned} with base {base} on {plan.options.device}", flush=True)
+    progress(f"merge {recipe.name}: {plan.method} of {finetuned} with base {base} on {plan.options.device}")
     with atomic_directory(out_dir) as tmp:
         t0 = time.perf_counter()
         # mergekit's planner mutates the configuration it is given (models → slices).

@@ -77,7 +77,8 @@ def merged_checkpoint(
 
     out_dir = store.local_dir("merged_checkpoint", {"base_model": base_model, "recipe": recipe_name})
     result = merge_checkpoints(
-        recipe, profile.merge, base=base_path, finetuned=ft_path, out_dir=out_dir, lineage=parents
+        recipe, profile.merge, base=base_path, finetuned=ft_path, out_dir=out_dir, lineage=parents,
+        progress=context.log.info,
     )
     merged_key = str(CheckpointKey(base_model, "merged", recipe_name))
     context.instance.add_dynamic_partitions(checkpoint_partitions.name, [merged_key])
