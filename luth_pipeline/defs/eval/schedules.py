@@ -2,7 +2,8 @@
 
 - `reevaluate_checkpoints_schedule` (cron: `eval.schedule_cron`, weekly by default): one run of
   `benchmark_scores` per registered checkpoint partition; `eval_report` follows on its own
-  (automation condition `eager`: it refreshes once no upstream partition is in flight).
+  (its automation condition, run by `eval_report_automation`: refresh once scores were updated
+  and no partition is in flight).
 - `new_checkpoint_sensor`: on each new `finetuned_checkpoint` / `merged_checkpoint`
   materialization, registers the checkpoint keys (`<base>.base` and `<base>.finetuned`, or
   `<base>.merged.<recipe>`) as `checkpoint` partitions and requests their evaluation.
@@ -16,6 +17,8 @@ import dagster as dg
 from luth_pipeline.core.checkpoints import CheckpointKey
 from luth_pipeline.defs.partitions import checkpoint_partitions
 from luth_pipeline.profile import current_profile
+
+MAX_RECORDS_PER_TICK = 500
 
 evaluate_checkpoint_job = dg.define_asset_job(
     "evaluate_checkpoint",
@@ -63,19 +66,33 @@ def new_checkpoint_sensor(context: dg.MultiAssetSensorEvaluationContext):
     known = set(context.instance.get_dynamic_partitions(checkpoint_partitions.name))
     new_keys: list[str] = []
     run_requests: list[dg.RunRequest] = []
-    for asset_key, records in context.latest_materialization_records_by_key().items():
-        if records is None:
-            continue
-        event = records.event_log_entry
-        partition = event.dagster_event.partition if event.dagster_event else None
-        for key in checkpoint_keys_for(asset_key.to_user_string(), partition):
-            if key not in known and key not in new_keys:
-                new_keys.append(key)
-            if key.endswith(".base") and key in known:
-                continue  # a base model does not change when its fine-tune does
-            run_requests.append(dg.RunRequest(run_key=f"{key}@{event.run_id}", partition_key=key))
-        context.advance_cursor({asset_key: records})
+    for asset_key in context.asset_keys:
+        # Every materialization since the cursor, oldest first: a merge sweep lands several
+        # partitions between two ticks and each one is a checkpoint to evaluate.
+        records = context.materialization_records_for_key(asset_key, limit=MAX_RECORDS_PER_TICK)
+        for record in records:
+            event = record.event_log_entry
+            partition = event.dagster_event.partition if event.dagster_event else None
+            for key in checkpoint_keys_for(asset_key.to_user_string(), partition):
+                if key not in known and key not in new_keys:
+                    new_keys.append(key)
+                if key.endswith(".base") and key in known:
+                    continue  # a base model does not change when its fine-tune does
+                run_requests.append(dg.RunRequest(run_key=f"{key}@{event.run_id}", partition_key=key))
+        if records:
+            context.advance_cursor({asset_key: records[-1]})
     return dg.SensorResult(
         run_requests=run_requests,
         dynamic_partitions_requests=[checkpoint_partitions.build_add_request(new_keys)] if new_keys else [],
     )
+
+
+# Runs eval_report's automation condition (refresh once new scores land). Running by default:
+# it only ever reacts to new benchmark_scores, which someone or the schedule asked for.
+eval_report_automation = dg.AutomationConditionSensorDefinition(
+    "eval_report_automation",
+    target=dg.AssetSelection.assets("eval_report"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Re-materializes eval_report when benchmark_scores partitions have been updated and none is in progress.",
+)

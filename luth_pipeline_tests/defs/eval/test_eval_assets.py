@@ -80,6 +80,55 @@ def test_scores_through_dagster_pipes_in_another_interpreter(luth_resources, tin
     assert any("run 1/1 fr" in (m or "") for m in logs), "worker progress reaches Dagster through Pipes"
 
 
+def test_sensor_sees_every_merge_of_a_sweep_landing_between_two_ticks():
+    instance = dg.DagsterInstance.ephemeral()
+    recipes = ["linear-050", "slerp-050", "slerp-070"]
+    partitions = dg.MultiPartitionsDefinition(
+        {"base_model": dg.StaticPartitionsDefinition(["tiny"]), "recipe": dg.StaticPartitionsDefinition(recipes)}
+    )
+
+    @dg.asset(key="merged_checkpoint", partitions_def=partitions)
+    def merged_checkpoint():
+        return None
+
+    definitions = dg.Definitions(assets=[merged_checkpoint], sensors=[new_checkpoint_sensor])
+
+    def tick(cursor=None):
+        context = dg.build_multi_asset_sensor_context(
+            monitored_assets=[dg.AssetKey("finetuned_checkpoint"), dg.AssetKey("merged_checkpoint")],
+            instance=instance, definitions=definitions, cursor=cursor,
+        )
+        return new_checkpoint_sensor(context), context.cursor
+
+    for recipe in recipes:
+        dg.materialize([merged_checkpoint], instance=instance,
+                       partition_key=dg.MultiPartitionKey({"base_model": "tiny", "recipe": recipe}))
+    result, cursor = tick()
+    assert sorted(r.partition_key for r in result.run_requests) == [f"tiny.merged.{r}" for r in recipes]
+    assert sorted(result.dynamic_partitions_requests[0].partition_keys) == [f"tiny.merged.{r}" for r in recipes]
+    instance.add_dynamic_partitions("checkpoint", [f"tiny.merged.{r}" for r in recipes])
+    result, cursor = tick(cursor)
+    assert result.run_requests == [], "a materialization already handled is not evaluated again"
+    dg.materialize([merged_checkpoint], instance=instance, partition_key=dg.MultiPartitionKey({"base_model": "tiny", "recipe": "slerp-050"}))
+    result, _ = tick(cursor)
+    assert [r.partition_key for r in result.run_requests] == ["tiny.merged.slerp-050"]  # re-merged: re-evaluate
+
+
+def test_report_refreshes_when_scores_land_though_other_checkpoints_have_none(luth_resources):
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("checkpoint", ["tiny.base", "tiny.finetuned", "tiny.merged.slerp-050"])
+    definitions = dg.Definitions(assets=[benchmark_scores, eval_report], resources=luth_resources)
+    selection = dg.AssetSelection.assets("eval_report")
+
+    result = dg.evaluate_automation_conditions(definitions, instance, asset_selection=selection)
+    assert result.total_requested == 0, "no scores yet: nothing to report"
+    instance.report_runless_asset_event(dg.AssetMaterialization("benchmark_scores", partition="tiny.base"))
+    result = dg.evaluate_automation_conditions(definitions, instance, asset_selection=selection, cursor=result.cursor)
+    assert result.total_requested == 1, "tiny.finetuned and the merge have no scores yet; the report still refreshes"
+    result = dg.evaluate_automation_conditions(definitions, instance, asset_selection=selection, cursor=result.cursor)
+    assert result.total_requested == 0, "the same update is not handled twice"
+
+
 def test_sensor_registers_new_checkpoints_and_requests_their_evaluation():
     instance = dg.DagsterInstance.ephemeral()
     assert checkpoint_keys_for("finetuned_checkpoint", "tiny") == ["tiny.base", "tiny.finetuned"]
