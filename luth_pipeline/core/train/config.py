@@ -89,6 +89,10 @@ class TrainConfig(StrictModel):
     # Peak dense bf16 FLOP/s of one accelerator for MFU; null = looked up from the device name.
     peak_flops: float | None = None
     dataloader_num_workers: int = Field(0, ge=0)
+    # Refuse to train unless the blocking checks of luth_sft and luth_sft_packed[<base>] passed on
+    # their latest materializations in the Dagster instance (checks of another run count too).
+    # Off only for data written outside Dagster (unit tests of the engines).
+    require_passed_checks: bool = True
 
     def model(self, base_model: str) -> ModelTrainSpec:
         if base_model not in self.models:

@@ -10,6 +10,7 @@ import polars as pl
 
 from luth_pipeline.core.config import stage_fingerprint
 from luth_pipeline.core.sft import build as sft
+from luth_pipeline.core.sft import checks as core_checks
 from luth_pipeline.core.sft.hf_dataset import push_to_hub
 from luth_pipeline.core.sft.packing import PACKED_COLUMNS
 from luth_pipeline.core.sft.plots import length_histogram_png
@@ -70,6 +71,11 @@ def luth_sft(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_st
         token = os.environ.get(profile.sft.hub.token_env)
         if not token:
             raise dg.Failure(f"sft.hub.push is on but ${profile.sft.hub.token_env} is not set: export a Hugging Face write token")
+        # The blocking checks run after this asset: what they verify must hold before anything is published.
+        problems = core_checks.decontamination_problems(profile, store.read("luth_sft", None, "decontamination"), rows)[0]
+        problems += core_checks.sft_schema_problems(rows) + core_checks.hf_folder_problems(profile, store, rows)
+        if problems:
+            raise dg.Failure("not pushing luth_sft to the Hub, it fails its checks:\n- " + "\n- ".join(problems[:10]))
         context.log.info(f"pushing {build.folder} to the Hub as {profile.sft.hub.repo_id}")
         push_to_hub(build.folder, profile.sft.hub.repo_id, token, profile.sft.hub.private)
 

@@ -9,6 +9,7 @@ from luth_pipeline.core.config.profile import REPO_ROOT
 from luth_pipeline.core.train import run as train_run
 from luth_pipeline.core.train.plots import loss_curve_png
 from luth_pipeline.defs.partitions import base_model_partitions
+from luth_pipeline.defs.sft.gate import training_data_problems
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
@@ -80,6 +81,14 @@ def _history_markdown(history: list[dict], limit: int = 40) -> str:
 def finetuned_checkpoint(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
     profile, store = luth_config.values, luth_storage.store
     base_model = context.partition_key
+    if profile.train.require_passed_checks:
+        problems = training_data_problems(context.instance, base_model)
+        if problems:
+            raise dg.Failure(
+                description="refusing to train on unchecked or failing data:\n- " + "\n- ".join(problems)
+                + "\nRe-materialize luth_sft and luth_sft_packed with their checks (they run by default) and fix what failed.",
+                metadata={"problems": dg.MetadataValue.json(problems)},
+            )
     lineage = _upstream_lineage(context, base_model)
     if profile.train.engine == "axolotl":
         outcome = _run_axolotl(context, profile, store, base_model, lineage)

@@ -31,11 +31,23 @@ def _materialize(resources, instance):
     return dg.materialize([finetuned_checkpoint], resources=resources, partition_key="tiny", instance=instance)
 
 
-def test_light_engine_checkpoint(luth_resources, tiny_model_path, local_profile):
-    store = luth_resources["luth_storage"].store
+# These tests write the training data straight into the store, outside Dagster, so no check ever
+# ran on it: the check gate is off here (it is tested in test_training_gate.py).
+UNGATED = "extends: local\ntrain:\n  require_passed_checks: false\n"
+
+
+@pytest.fixture
+def ungated_resources(luth_resources, tmp_path):
+    profile_file = tmp_path / "ungated.yaml"
+    profile_file.write_text(UNGATED)
+    return {**luth_resources, "luth_config": LuthConfig(profile=str(profile_file))}
+
+
+def test_light_engine_checkpoint(ungated_resources, tiny_model_path, local_profile):
+    store = ungated_resources["luth_storage"].store
     store.write(packed_table(AutoTokenizer.from_pretrained(tiny_model_path), n=60, capacity=1024), "luth_sft_packed", "tiny")
     with dg.instance_for_test() as instance:
-        result = _materialize(luth_resources, instance)
+        result = _materialize(ungated_resources, instance)
         assert result.success
         assert set(instance.get_dynamic_partitions("checkpoint")) == {"tiny.base", "tiny.finetuned"}
     meta = result.asset_materializations_for_node("finetuned_checkpoint")[0].metadata
@@ -55,9 +67,9 @@ def test_light_engine_checkpoint(luth_resources, tiny_model_path, local_profile)
     assert not (local_profile.work_path / "train" / "tiny").exists() or not any((local_profile.work_path / "train" / "tiny").iterdir())
 
 
-def test_missing_packed_data_names_the_asset(luth_resources):
+def test_missing_packed_data_names_the_asset(ungated_resources):
     with dg.instance_for_test() as instance, pytest.raises(Exception, match="luth_sft_packed"):
-        _materialize(luth_resources, instance)
+        _materialize(ungated_resources, instance)
 
 
 @pytest.mark.slow
@@ -65,8 +77,7 @@ def test_axolotl_engine_trains_on_cpu_through_pipes(luth_resources, tmp_path):
     """The real Axolotl path: .venv-train, rendered + validated YAML, accelerate launch via Pipes."""
     profile_file = tmp_path / "axolotl_cpu.yaml"
     profile_file.write_text(
-        "extends: local\n"
-        "train:\n"
+        UNGATED +
         "  engine: axolotl\n"
         "  axolotl: {cpu: true}\n"
         "  models:\n"
