@@ -1,7 +1,7 @@
 """Eval stage: LightEval French/English suites, scores per checkpoint, report.
 
-Modules: `config` (EvalConfig), `datasets` (task catalogue, data location, `eval_texts` for
-decontamination), `prompts` + `metrics` + `tasks` (the LightEval custom task module),
+Modules: `config` (EvalConfig), `datasets` (task catalogue and data location, also the
+SFT stage's decontamination list), `prompts` + `metrics` + `tasks` (the LightEval custom task module),
 `lighteval_compat` (offline registry, thinking off, vLLM API), `runner` (one checkpoint → scores
 and per-sample details), `report` (comparison table and chart), `cli` (LightEval's CLI, offline).
 """

@@ -1,15 +1,14 @@
 """The eval task catalogue (configs/eval/tasks.yaml) and the data behind each task.
 
-`eval_texts` is the contract with the SFT stage: every question/choice/answer string of every
-eval set this stage uses, so that training data can be decontaminated against them.
+The catalogue is also the SFT stage's list of eval sets to decontaminate against
+(`core.sft.decontamination.catalogue_eval_sets`): each task's `text_fields`, at `dataset_location`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import ValidationError
@@ -109,32 +108,3 @@ def load_task_split(spec: EvalTaskSpec, config: EvalConfig):
 
     path, subset, revision = dataset_location(spec, config)
     return datasets.load_dataset(path, name=subset, revision=revision, split=spec.split)
-
-
-def _field_values(row: dict[str, Any], dotted: str) -> Iterable[str]:
-    value: Any = row
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [str(v) for v in value if v is not None and str(v).strip()]
-    return [str(value)] if str(value).strip() else []
-
-
-def eval_texts(config: EvalConfig, tasks: Iterable[str] | None = None) -> dict[str, list[str]]:
-    """Task name -> every question/choice/answer string of that eval set (all suites by default).
-
-    Loads each dataset the way the eval stage does (hub or fixtures, per `eval.data_source`).
-    """
-    catalogue = task_catalogue(config)
-    if tasks is None:
-        tasks = sorted({task_name(e) for entries in suite_tasks(config).values() for e in entries})
-    texts: dict[str, list[str]] = {}
-    for name in tasks:
-        if name not in catalogue:
-            raise KeyError(f"unknown eval task {name!r}; the catalogue has {sorted(catalogue)}")
-        spec = catalogue[name]
-        rows = load_task_split(spec, config)
-        texts[name] = [text for row in rows for field in spec.text_fields for text in _field_values(row, field)]
-    return texts

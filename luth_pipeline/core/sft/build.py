@@ -19,8 +19,7 @@ import pyarrow.compute as pc
 
 from luth_pipeline.core.config import Profile
 from luth_pipeline.core.models import resolve_base_model
-from luth_pipeline.core.sft.config import DecontaminationConfig
-from luth_pipeline.core.sft.decontamination import EvalIndex, build_index
+from luth_pipeline.core.sft.decontamination import EvalIndex, build_index, decontamination_sets
 from luth_pipeline.core.sft.hf_dataset import TokenStats, render_card, write_shards
 from luth_pipeline.core.sft.mixture import MixtureResult, build_mixture, load_inputs
 from luth_pipeline.core.sft.packing import pack_tokens
@@ -39,10 +38,12 @@ def worker_count(profile: Profile, configured: int = 0) -> int:
     return configured or profile.num_proc or os.cpu_count() or 1
 
 
-def eval_sets_digest(config: DecontaminationConfig, profile: Profile) -> str:
-    """Hash of the eval-set files' bytes: an edited benchmark fixture re-runs decontamination."""
+def eval_sets_digest(profile: Profile) -> str:
+    """Hash of the eval sets' identities and file bytes: an edited benchmark fixture, or a task
+    added to the eval catalogue, re-runs decontamination."""
     digest = hashlib.sha256()
-    for spec in config.eval_sets:
+    for spec in decontamination_sets(profile.sft.decontamination, profile.eval):
+        digest.update(spec.model_dump_json(exclude={"data_files"}).encode())
         for pattern in spec.data_files:
             for file in sorted(glob.glob(str(profile.resolve_path(pattern)))):
                 digest.update(Path(file).read_bytes())
@@ -75,14 +76,14 @@ class SFTBuild:
     uris: dict[str, str] = field(default_factory=dict)
 
 
-def decontamination_report(index: EvalIndex, removed: dict[str, int], config: DecontaminationConfig) -> pl.DataFrame:
+def decontamination_report(index: EvalIndex, removed: dict[str, int], names: list[str]) -> pl.DataFrame:
     return pl.DataFrame(
         {
-            "eval_set": [s.name for s in config.eval_sets],
-            "texts": [index.texts_per_set.get(s.name, 0) for s in config.eval_sets],
-            "ngrams": [index.grams_per_set.get(s.name, 0) for s in config.eval_sets],
-            "rows_removed": [removed.get(s.name, 0) for s in config.eval_sets],
-            "ngram_size": [config.ngram] * len(config.eval_sets),
+            "eval_set": names,
+            "texts": [index.texts_per_set.get(n, 0) for n in names],
+            "ngrams": [index.grams_per_set.get(n, 0) for n in names],
+            "rows_removed": [removed.get(n, 0) for n in names],
+            "ngram_size": [index.ngram] * len(names),
         },
         schema={"eval_set": pl.String, "texts": pl.Int64, "ngrams": pl.Int64, "rows_removed": pl.Int64, "ngram_size": pl.Int64},
     )
@@ -94,8 +95,9 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
     loaded, missing = load_inputs(config.mixture, lambda asset, partition: store.read(asset, partition))
     for item in missing:
         log(f"mixture input not materialized, left out: {item}")
-    log(f"building the eval n-gram index from {len(config.decontamination.eval_sets)} eval set(s)")
-    index = build_index(config.decontamination, profile.resolve_path)
+    eval_sets = decontamination_sets(config.decontamination, profile.eval)
+    log(f"building the eval n-gram index from {len(eval_sets)} eval set(s)")
+    index = build_index(eval_sets, config.decontamination, profile.resolve_path)
     result = build_mixture(loaded, index, seed, worker_count(profile), missing)
     log(f"mixture: {result.rows.height} rows kept, {result.rejects.height} rejected")
 
@@ -135,7 +137,7 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
     build.mixture.rows = rows
     build.uris["data"] = store.write(rows, ASSET, None, "data")
     build.uris["rejects"] = store.write(result.rejects, ASSET, None, "rejects")
-    report = decontamination_report(index, result.removed_per_eval_set, config.decontamination)
+    report = decontamination_report(index, result.removed_per_eval_set, [s.name for s in eval_sets])
     build.uris["decontamination"] = store.write(report, ASSET, None, "decontamination")
     return build
 

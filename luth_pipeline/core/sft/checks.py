@@ -6,7 +6,7 @@ import polars as pl
 
 from luth_pipeline.core.config import Profile
 from luth_pipeline.core.sft.build import dataset_folder
-from luth_pipeline.core.sft.decontamination import build_index, scan_conversations
+from luth_pipeline.core.sft.decontamination import build_index, decontamination_sets, scan_conversations
 from luth_pipeline.core.sft.mixture import SFT_SCHEMA
 from luth_pipeline.core.sft.normalize import RejectedRow, normalize_messages
 from luth_pipeline.core.sft.packing import IGNORE_INDEX, PACKED_COLUMNS
@@ -24,9 +24,10 @@ PACKED_SCHEMA = {
 def decontamination_problems(profile: Profile, report: pl.DataFrame, rows: pl.DataFrame) -> tuple[list[str], int]:
     """Every configured eval set was indexed (with some n-grams) and the final rows match none."""
     config = profile.sft.decontamination
+    eval_sets = decontamination_sets(config, profile.eval)
     problems = []
     done = {row["eval_set"]: row for row in report.iter_rows(named=True)}
-    for spec in config.eval_sets:
+    for spec in eval_sets:
         entry = done.get(spec.name)
         if entry is None:
             problems.append(f"eval set {spec.name} was not part of the decontamination run: re-materialize luth_sft")
@@ -34,7 +35,7 @@ def decontamination_problems(profile: Profile, report: pl.DataFrame, rows: pl.Da
             problems.append(f"eval set {spec.name} gave no n-gram (texts: {entry['texts']}): check its text_fields/data files")
         elif entry["ngram_size"] != config.ngram:
             problems.append(f"eval set {spec.name} was indexed with {entry['ngram_size']}-grams, config says {config.ngram}")
-    index = build_index(config, profile.resolve_path)
+    index = build_index(eval_sets, config, profile.resolve_path)
     conversations = [[m["content"] for m in messages] for messages in rows["messages"].to_list()]
     for row_id, found in zip(rows["id"].to_list(), scan_conversations(index, conversations, profile.num_proc or 1)):
         for match in found:

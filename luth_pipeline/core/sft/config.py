@@ -49,6 +49,7 @@ class EvalSetSpec(StrictModel):
     data_files: list[str] = []
     hf_id: str | None = None
     subset: str | None = None
+    revision: str | None = None
     split: str = "test"
     text_fields: list[str]
 
@@ -67,6 +68,12 @@ class DecontaminationConfig(StrictModel):
     # Eval texts with fewer than `ngram` words are matched whole when they have at least this
     # many words (short questions); shorter ones (a choice such as "Paris") are ignored.
     min_words: int = Field(default=8, ge=1)
+    # Every eval set of the eval stage's catalogue (`eval.tasks_file`, configs/eval/tasks.yaml: a
+    # superset of the suites it runs), read where the eval stage reads it (fixture folders or the
+    # Hub, per `eval.data_source`) with the catalogue's text fields. One source of truth: a task
+    # added for evaluation is decontaminated against without touching this section.
+    eval_catalogue: bool = True
+    # Further sets to decontaminate against (benchmarks the eval stage does not run).
     eval_sets: list[EvalSetSpec] = []
 
     @model_validator(mode="after")

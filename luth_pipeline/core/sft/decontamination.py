@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from luth_pipeline.core.eval.config import EvalConfig
 from luth_pipeline.core.sft.config import DecontaminationConfig, EvalSetSpec
 
 _COMBINING = re.compile(r"[\u0300-\u036f]")
@@ -127,7 +128,7 @@ def load_eval_texts(spec: EvalSetSpec, resolve_path: Callable[[str], Path]) -> l
     import datasets
 
     if spec.hf_id:
-        rows = datasets.load_dataset(spec.hf_id, spec.subset, split=spec.split)
+        rows = datasets.load_dataset(spec.hf_id, spec.subset, revision=spec.revision, split=spec.split)
     else:
         files = sorted({f for pattern in spec.data_files for f in glob.glob(str(resolve_path(pattern)))})
         if not files:
@@ -154,9 +155,35 @@ def load_eval_texts(spec: EvalSetSpec, resolve_path: Callable[[str], Path]) -> l
     return texts
 
 
-def build_index(config: DecontaminationConfig, resolve_path: Callable[[str], Path]) -> EvalIndex:
+def catalogue_eval_sets(eval_config: EvalConfig) -> list[EvalSetSpec]:
+    """The eval stage's catalogue as eval sets, each located where the eval stage loads it."""
+    from luth_pipeline.core.eval.datasets import dataset_location, task_catalogue
+
+    sets = []
+    for name, task in sorted(task_catalogue(eval_config).items()):
+        path, subset, revision = dataset_location(task, eval_config)
+        if eval_config.data_source == "fixtures":
+            files = sorted(p for p in Path(path).iterdir() if p.suffix in _BUILDERS)
+            sets.append(EvalSetSpec(name=name, data_files=[str(f) for f in files], text_fields=task.text_fields))
+        else:
+            sets.append(EvalSetSpec(name=name, hf_id=path, subset=subset, revision=revision, split=task.split,
+                                    text_fields=task.text_fields))
+    return sets
+
+
+def decontamination_sets(config: DecontaminationConfig, eval_config: EvalConfig) -> list[EvalSetSpec]:
+    """Every eval set luth_sft must not overlap: the eval catalogue's (when on) + the extra ones."""
+    sets = (catalogue_eval_sets(eval_config) if config.eval_catalogue else []) + list(config.eval_sets)
+    names = [s.name for s in sets]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"sft.decontamination.eval_sets repeats eval set(s) of the eval catalogue: {duplicated}; remove them")
+    return sets
+
+
+def build_index(sets: Sequence[EvalSetSpec], config: DecontaminationConfig, resolve_path: Callable[[str], Path]) -> EvalIndex:
     index = EvalIndex(ngram=config.ngram, min_words=config.min_words)
-    for spec in config.eval_sets:
+    for spec in sets:
         for entry in load_eval_texts(spec, resolve_path):
             index.add(entry)
     return index

@@ -54,7 +54,7 @@ def _plot_metadata(png: bytes, path: Path) -> dict:
     group_name="sft",
     kinds={"python", "parquet", "huggingface"},
     deps=_mixture_deps(),
-    code_version=_code_version(sft.eval_sets_digest(current_profile().sft.decontamination, current_profile())),
+    code_version=_code_version(sft.eval_sets_digest(current_profile())),
     description=(
         "Luth-SFT: the configured sources (French samples, Tulu answers, Scholar exercises) "
         "chat-normalized, deduplicated across sources, n-gram decontaminated against every eval set, "

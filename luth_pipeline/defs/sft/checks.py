@@ -4,6 +4,7 @@
 import dagster as dg
 
 from luth_pipeline.core.sft import checks as core_checks
+from luth_pipeline.core.sft.decontamination import decontamination_sets
 from luth_pipeline.defs.partitions import base_model_partitions
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
@@ -23,7 +24,7 @@ def luth_sft_decontaminated(luth_config: LuthConfig, luth_storage: LuthStorage) 
     problems, rescanned = core_checks.decontamination_problems(
         profile, store.read("luth_sft", None, "decontamination"), store.read("luth_sft", None, "data")
     )
-    names = [s.name for s in profile.sft.decontamination.eval_sets]
+    names = [s.name for s in decontamination_sets(profile.sft.decontamination, profile.eval)]
     return _result(problems, f"{len(names)} eval set(s) covered, {rescanned} rows rescanned clean", eval_sets=dg.MetadataValue.json(names))
 
 

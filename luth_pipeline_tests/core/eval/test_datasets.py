@@ -1,11 +1,11 @@
-"""The eval catalogue, the fixture sets and `eval_texts` (the SFT decontamination contract)."""
+"""The eval catalogue and the fixture sets behind it."""
 
 import json
 
 import pytest
 
 from luth_pipeline.core.config import ConfigError
-from luth_pipeline.core.eval.datasets import eval_texts, load_task_split, suite_tasks, task_catalogue
+from luth_pipeline.core.eval.datasets import load_task_split, suite_tasks, task_catalogue
 
 REQUIRED = ["ifeval_fr", "gpqa_fr:diamond", "mmlu_fr", "math_500_fr", "arc_challenge_fr", "hellaswag_fr"]
 
@@ -19,17 +19,6 @@ def test_every_catalogued_task_has_a_fixture_of_at_least_ten_items(local_profile
         assert len(rows) >= 10, name
         for field in spec.text_fields:
             assert field.split(".")[0] in rows.column_names, (name, field)
-
-
-def test_eval_texts_returns_question_and_choice_text_of_each_suite_task(local_profile):
-    texts = eval_texts(local_profile.eval)
-    wanted = {entry.split("|")[0] for entries in suite_tasks(local_profile.eval).values() for entry in entries}
-    assert set(texts) == wanted
-    assert "Quelle est la capitale de l'Australie ?" in texts["mmlu_fr"]
-    assert "Canberra" in texts["mmlu_fr"]
-    # nested fields (ai2_arc `choices.text`) are flattened
-    assert "Copper" in texts["arc_challenge_en"]
-    assert all(isinstance(t, str) and t.strip() for values in texts.values() for t in values)
 
 
 def test_unknown_task_in_a_suite_file_names_the_file(local_profile, tmp_path):

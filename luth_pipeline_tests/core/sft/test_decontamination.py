@@ -7,7 +7,15 @@ import json
 import pytest
 
 from luth_pipeline.core.sft.config import DecontaminationConfig, EvalSetSpec
-from luth_pipeline.core.sft.decontamination import EvalIndex, EvalText, build_index, normalize_words, scan_conversations
+from luth_pipeline.core.sft.decontamination import (
+    EvalIndex,
+    EvalText,
+    build_index,
+    decontamination_sets,
+    load_eval_texts,
+    normalize_words,
+    scan_conversations,
+)
 from luth_pipeline.core.sft.mixture import LoadedInput, build_mixture
 from luth_pipeline.core.sft.config import MixtureInput
 from luth_pipeline_tests.core.sft.chat_tables import EVAL, chat_table, eval_rows
@@ -61,29 +69,58 @@ def test_short_items_match_whole_and_tiny_ones_are_ignored():
     assert not index.find("Quelle est la capitale de la Bourgogne ?")  # a word missing
 
 
+def _local_index(profile):
+    config = profile.sft.decontamination
+    return build_index(decontamination_sets(config, profile.eval), config, profile.resolve_path)
+
+
 def test_index_reads_eval_fixtures_with_datasets(local_profile):
-    index = build_index(local_profile.sft.decontamination, local_profile.resolve_path)
-    names = [s.name for s in local_profile.sft.decontamination.eval_sets]
-    assert set(index.texts_per_set) == set(names)
+    index = _local_index(local_profile)
+    names = [s.name for s in decontamination_sets(local_profile.sft.decontamination, local_profile.eval)]
+    assert len(names) == 16 and set(index.texts_per_set) == set(names)
     assert all(index.grams_per_set[name] > 0 for name in names), index.grams_per_set
 
 
-def test_local_profile_decontaminates_against_every_eval_task(local_profile):
-    """Every task of the eval catalogue (configs/eval/tasks.yaml) is an eval set here, same text fields."""
-    import yaml
+@pytest.mark.parametrize("profile_name", ["local", "gpu", "prod"])
+def test_every_profile_decontaminates_against_every_eval_task_where_the_eval_stage_reads_it(profile_name):
+    """One source of truth: the eval catalogue, located as the eval stage locates it (fixtures or hub)."""
+    from luth_pipeline.core.config import load_profile
+    from luth_pipeline.core.eval.datasets import dataset_location, task_catalogue
 
-    from luth_pipeline.core.config.profile import REPO_ROOT
+    profile = load_profile(profile_name)
+    sets = {s.name: s for s in decontamination_sets(profile.sft.decontamination, profile.eval)}
+    catalogue = task_catalogue(profile.eval)
+    assert set(sets) == set(catalogue)
+    for name, task in catalogue.items():
+        path, subset, revision = dataset_location(task, profile.eval)
+        assert sets[name].text_fields == task.text_fields
+        if profile.eval.data_source == "hub":
+            assert (sets[name].hf_id, sets[name].subset, sets[name].revision, sets[name].split) == (path, subset, revision, task.split)
+        else:
+            assert sets[name].data_files and all(f.startswith(path) for f in sets[name].data_files)
 
-    tasks = yaml.safe_load((REPO_ROOT / "configs" / "eval" / "tasks.yaml").read_text(encoding="utf-8"))
-    configured = {s.name: s for s in local_profile.sft.decontamination.eval_sets}
-    for name, task in tasks.items():
-        assert name in configured, f"eval task {name} is not in sft.decontamination.eval_sets"
-        assert configured[name].text_fields == task["text_fields"]
-        assert any(task["fixture"] in pattern for pattern in configured[name].data_files)
+
+def test_catalogue_sets_yield_question_and_choice_texts_nested_fields_included(local_profile):
+    sets = {s.name: s for s in decontamination_sets(local_profile.sft.decontamination, local_profile.eval)}
+    mmlu = [t.text for t in load_eval_texts(sets["mmlu_fr"], local_profile.resolve_path)]
+    assert "Quelle est la capitale de l'Australie ?" in mmlu and "Canberra" in mmlu
+    arc = [t.text for t in load_eval_texts(sets["arc_challenge_en"], local_profile.resolve_path)]
+    assert "Copper" in arc  # ai2_arc's `choices.text` list, flattened
+
+
+def test_an_extra_eval_set_adds_to_the_catalogue_and_a_repeat_is_refused(local_profile, tmp_path):
+    file = tmp_path / "mine.jsonl"
+    file.write_text(json.dumps({"q": "Une question maison assez longue pour compter ici"}) + "\n", encoding="utf-8")
+    extra = EvalSetSpec(name="maison", data_files=[str(file)], text_fields=["q"])
+    config = local_profile.sft.decontamination.model_copy(update={"eval_sets": [extra]})
+    assert [s.name for s in decontamination_sets(config, local_profile.eval)][-1] == "maison"
+    repeat = config.model_copy(update={"eval_sets": [extra.model_copy(update={"name": "mmlu_fr"})]})
+    with pytest.raises(ValueError, match="mmlu_fr"):
+        decontamination_sets(repeat, local_profile.eval)
 
 
 def test_planted_benchmark_rows_are_rejected_per_benchmark(local_profile):
-    index = build_index(local_profile.sft.decontamination, local_profile.resolve_path)
+    index = _local_index(local_profile)
     mmlu = eval_rows("mmlu_fr")[0]
     gpqa = eval_rows("gpqa_fr_diamond")[0]
     clean = [{"role": "user", "content": "Donne-moi une recette de crêpes."}, {"role": "assistant", "content": "Farine, œufs, lait, beurre."}]
@@ -106,11 +143,11 @@ def test_scan_in_worker_processes_matches_serial():
 
 def test_bad_eval_set_config_names_the_problem(tmp_path, local_profile):
     with pytest.raises(FileNotFoundError, match=r"eval_sets\[missing\]"):
-        build_index(DecontaminationConfig(eval_sets=[EvalSetSpec(name="missing", data_files=[str(tmp_path / "nope/*.jsonl")], text_fields=["q"])]), local_profile.resolve_path)
+        build_index([EvalSetSpec(name="missing", data_files=[str(tmp_path / "nope/*.jsonl")], text_fields=["q"])], DecontaminationConfig(), local_profile.resolve_path)
     file = tmp_path / "set.jsonl"
     file.write_text(json.dumps({"question": "x"}) + "\n", encoding="utf-8")
     with pytest.raises(KeyError, match=r"text_fields \['Question'\].*question"):
-        build_index(DecontaminationConfig(eval_sets=[EvalSetSpec(name="s", data_files=[str(file)], text_fields=["Question"])]), local_profile.resolve_path)
+        build_index([EvalSetSpec(name="s", data_files=[str(file)], text_fields=["Question"])], DecontaminationConfig(), local_profile.resolve_path)
     with pytest.raises(ValueError, match="exactly one of"):
         EvalSetSpec(name="s", data_files=["a.jsonl"], hf_id="x/y", text_fields=["q"])
     assert EVAL.is_dir()
