@@ -145,7 +145,7 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
 @dataclass
 class PackedBuild:
     table: pl.DataFrame
-    documents: pl.DataFrame  # one row per luth_sft row: n_tokens, n_trainable, status
+    documents: pl.DataFrame  # one row per luth_sft row: n_tokens, n_trainable, status, detail
     capacity: int
     efficiency: float
     mask_source: str  # "chat template {% generation %} (verified)" or "independent (template has no markers)"
@@ -165,7 +165,7 @@ def build_packed(profile: Profile, store: DatasetStore, model_name: str, log=pri
     tokenize_seconds = time.perf_counter() - started
 
     table = tokenized.data.table
-    documents = pl.from_arrow(table.select(["id", "n_tokens", "n_trainable", "status"]))
+    documents = pl.from_arrow(table.select(["id", "n_tokens", "n_trainable", "status", "detail"]))
     kept = pc.invert(pc.starts_with(table["status"], "dropped"))
     packable = table.filter(kept)
     lengths = packable["n_tokens"].to_numpy()

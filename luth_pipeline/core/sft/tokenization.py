@@ -4,13 +4,15 @@ Labels cover each assistant turn's content and its end-of-turn token (Axolotl's
 `train_on_inputs: false` + `train_on_eos: turn`, upstream's setting); everything else
 (system/user turns, role headers, the template's separators) is `-100`.
 
-Two computations of that mask must agree, or tokenization stops with the row id:
+Two computations of that mask must agree, or tokenization stops with the row id (a template
+whose markers disagree is wrong for every row):
 1. the template's own `{% generation %}` markers (`return_assistant_tokens_mask=True`);
 2. an independent one from the rendered text: each assistant content is located in the
    conversation's rendering (in message order), mapped to tokens through the tokenizer's
    character offsets, and extended to the end-of-turn token that follows it.
 A template without generation markers (e.g. the hub's Qwen3/LFM2 templates) cannot give (1);
-then (2) is the mask, and the metadata says so.
+then (2) is the mask, and the metadata says so. A row whose content the template does not render
+as written (Qwen3 strips `<think>` blocks of earlier assistant turns) is dropped with its reason.
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ IGNORE_INDEX = -100
 
 class LabelMaskMismatch(RuntimeError):
     """The chat template's assistant mask and the independent computation disagree."""
+
+
+class ContentNotRendered(LabelMaskMismatch):
+    """A turn's content is not in the rendering as written, or not on token boundaries.
+
+    A property of one row, not of the template: Qwen3's template, for instance, drops the
+    `<think>…</think>` part of earlier assistant turns. Such a row is dropped (counted, with the
+    reason); training on it would teach text the model never sees in that form.
+    """
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,7 @@ def end_of_turn_ids(tokenizer) -> set[int]:
     return ids
 
 
-def independent_assistant_mask(text: str, offsets: Sequence[tuple[int, int]], input_ids: Sequence[int], messages, eot_ids: set[int], row_id: str) -> list[int]:
+def independent_assistant_mask(text: str, offsets: Sequence[tuple[int, int]], input_ids: Sequence[int], messages, eot_ids: set[int]) -> list[int]:
     """Mask from the rendered text: assistant contents located in order, plus their end-of-turn."""
     starts: dict[int, int] = {}
     for index, (start, end) in enumerate(offsets):
@@ -62,18 +73,18 @@ def independent_assistant_mask(text: str, offsets: Sequence[tuple[int, int]], in
     for turn, message in enumerate(messages):
         position = text.find(message["content"], cursor)
         if position < 0:
-            raise LabelMaskMismatch(f"row {row_id}: turn {turn} ({message['role']}) content not found in the rendered chat template")
+            raise ContentNotRendered(f"turn {turn} ({message['role']}) content is not in the chat template's rendering as written")
         cursor = position + len(message["content"])
         if message["role"] != "assistant":
             continue
         if position not in starts:
-            raise LabelMaskMismatch(f"row {row_id}: assistant turn {turn} does not start on a token boundary (char {position})")
+            raise ContentNotRendered(f"assistant turn {turn} does not start on a token boundary (char {position})")
         first = starts[position]
         last = first
         while last < len(input_ids) and offsets[last][0] < cursor:
             last += 1
         if offsets[last - 1][1] != cursor:
-            raise LabelMaskMismatch(f"row {row_id}: assistant turn {turn} does not end on a token boundary (char {cursor})")
+            raise ContentNotRendered(f"assistant turn {turn} does not end on a token boundary (char {cursor})")
         # `last` is the first token after the content; it belongs to the turn when it ends it.
         if last < len(input_ids) and input_ids[last] in eot_ids:
             last += 1
@@ -86,7 +97,8 @@ def tokenize_conversations(tokenizer, rows: dict[str, list], settings: LabelSett
     """Batched: `rows` has `id` and `messages`; returns token columns plus a per-row `status`.
 
     Output columns: id, input_ids, labels, n_tokens, n_trainable, status (`ok`, `truncated`,
-    `dropped:over_length`, `dropped:no_trainable_tokens`). Dropped rows keep empty token lists.
+    `dropped:over_length`, `dropped:no_trainable_tokens`, `dropped:content_not_rendered`) and
+    detail (why, for the last one). Dropped rows keep empty token lists.
     """
     kwargs = _template_kwargs(settings)
     conversations = [[{"role": m["role"], "content": m["content"]} for m in messages] for messages in rows["messages"]]
@@ -101,10 +113,24 @@ def tokenize_conversations(tokenizer, rows: dict[str, list], settings: LabelSett
             for conversation in conversations
         ]
     eot_ids = end_of_turn_ids(tokenizer)
-    out: dict[str, list] = {k: [] for k in ("id", "input_ids", "labels", "n_tokens", "n_trainable", "status")}
+    out: dict[str, list] = {k: [] for k in ("id", "input_ids", "labels", "n_tokens", "n_trainable", "status", "detail")}
+
+    def emit(row_id, input_ids, labels, trainable, status, detail=None):
+        out["id"].append(row_id)
+        out["input_ids"].append(input_ids)
+        out["labels"].append(labels)
+        out["n_tokens"].append(len(input_ids))
+        out["n_trainable"].append(trainable if input_ids else 0)
+        out["status"].append(status)
+        out["detail"].append(detail)
+
     for index, row_id in enumerate(rows["id"]):
         input_ids = list(encoded["input_ids"][index])
-        mask = independent_assistant_mask(texts[index], encoded["offset_mapping"][index], input_ids, conversations[index], eot_ids, row_id)
+        try:
+            mask = independent_assistant_mask(texts[index], encoded["offset_mapping"][index], input_ids, conversations[index], eot_ids)
+        except ContentNotRendered as exc:
+            emit(row_id, [], [], 0, "dropped:content_not_rendered", str(exc))
+            continue
         if use_template:
             if list(templated[index]["input_ids"]) != input_ids:
                 raise LabelMaskMismatch(f"row {row_id}: tokenizing the rendered text differs from apply_chat_template(tokenize=True)")
@@ -127,12 +153,7 @@ def tokenize_conversations(tokenizer, rows: dict[str, list], settings: LabelSett
         trainable = sum(1 for label in labels if label != IGNORE_INDEX)
         if status != "dropped:over_length" and trainable == 0:
             input_ids, labels, status = [], [], "dropped:no_trainable_tokens"
-        out["id"].append(row_id)
-        out["input_ids"].append(input_ids)
-        out["labels"].append(labels)
-        out["n_tokens"].append(len(input_ids))
-        out["n_trainable"].append(trainable if input_ids else 0)
-        out["status"].append(status)
+        emit(row_id, input_ids, labels, trainable, status)
     return out
 
 

@@ -146,6 +146,8 @@ def luth_sft_packed(context: dg.AssetExecutionContext, luth_config: LuthConfig, 
         "truncated": status_counts.get("truncated", 0),
         "dropped_over_length": status_counts.get("dropped:over_length", 0),
         "dropped_no_trainable_tokens": status_counts.get("dropped:no_trainable_tokens", 0),
+        # e.g. Qwen3's template strips the <think> part of earlier assistant turns (see `rejects`)
+        "dropped_content_not_rendered": status_counts.get("dropped:content_not_rendered", 0),
         "label_mask": build.mask_source,
         "tokenize_seconds": round(build.tokenize_seconds, 2),
         "tokens_per_second": round(tokens / build.tokenize_seconds) if build.tokenize_seconds else 0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from transformers import AutoTokenizer
 
@@ -96,3 +98,38 @@ def test_dataset_map_with_workers_equals_one_batch(tokenizer):
     direct = run(tokenizer, conversations)
     assert mapped["input_ids"] == direct["input_ids"] and mapped["labels"] == direct["labels"]
     assert mapped["id"] == [f"r{i}" for i in range(40)]
+
+
+QWEN3_TEMPLATE = Path(__file__).parents[2] / "fixtures" / "chat_templates" / "qwen3.jinja"
+
+
+@pytest.fixture(scope="module")
+def qwen3_tokenizer(tiny_model_path):
+    """The tiny tokenizer (same special tokens as Qwen3) with Qwen3's real hub template."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path)
+    tokenizer.chat_template = QWEN3_TEMPLATE.read_text(encoding="utf-8")
+    return tokenizer
+
+
+def test_qwen3_template_labels_each_assistant_content_and_its_end_of_turn(qwen3_tokenizer):
+    assert not template_has_generation_markers(qwen3_tokenizer)
+    out = run(qwen3_tokenizer, [CONVERSATION])
+    assert out["status"] == ["ok"]
+    ids, labels = out["input_ids"][0], out["labels"][0]
+    trained = qwen3_tokenizer.decode([t for t, label in zip(ids, labels) if label != IGNORE_INDEX])
+    assert trained == "".join(m["content"] + "<|im_end|>" for m in CONVERSATION if m["role"] == "assistant")
+    # the empty think block Qwen3 puts before the last answer is input, not target
+    assert "<think>\n\n</think>\n\n" in qwen3_tokenizer.decode(ids) and "<think>" not in trained
+
+
+def test_a_row_whose_content_the_template_rewrites_is_dropped_with_its_reason(qwen3_tokenizer):
+    thinking = [
+        {"role": "user", "content": "Combien font 2 + 2 ?"},
+        {"role": "assistant", "content": "<think>\nJe compte.\n</think>\n\n2 + 2 = 4."},
+        {"role": "user", "content": "Et 3 + 3 ?"},
+        {"role": "assistant", "content": "3 + 3 = 6."},
+    ]
+    out = run(qwen3_tokenizer, [CONVERSATION, thinking, CONVERSATION[:3]])
+    assert out["status"] == ["ok", "dropped:content_not_rendered", "ok"]
+    assert out["input_ids"][1] == [] and "turn 1 (assistant)" in out["detail"][1]
+    assert out["detail"][0] is None and out["n_trainable"][2] > 0
