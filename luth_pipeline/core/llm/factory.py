@@ -34,13 +34,14 @@ def endpoint_of(llm: LLMConfig, stage: StageLLMConfig) -> EndpointConfig:
 
 
 def api_key_for(endpoint: EndpointConfig, api_keys: Mapping[str, str | None] | None) -> str | None:
-    """The key named by `endpoint.api_key_env`: from `api_keys` when given (Dagster passes the
-    `dg.EnvVar`-backed values of `LLMClientResource`), else from the process environment
-    (scripts, benchmarks)."""
+    """The key named by `endpoint.api_key_env`: from `api_keys` when it holds that variable
+    (Dagster passes the `dg.EnvVar`-backed values of `LLMClientResource`), else from the process
+    environment (a gateway's own variable, scripts, benchmarks)."""
     if not endpoint.api_key_env:
         return None
-    value = api_keys.get(endpoint.api_key_env) if api_keys is not None else os.environ.get(endpoint.api_key_env)
-    return value or None
+    if api_keys is not None and endpoint.api_key_env in api_keys:
+        return api_keys[endpoint.api_key_env] or None
+    return os.environ.get(endpoint.api_key_env) or None
 
 
 def build_client(profile: "Profile", stage: StageLLMConfig, *, api_keys: Mapping[str, str | None] | None = None,

@@ -169,3 +169,19 @@ def test_fixture_layer_answers_only_its_exact_requests(tmp_path):
     fixture.write_text("not json\n")
     with pytest.raises(ValueError, match=r"fixture.jsonl:1"):
         FixtureResponseCache([fixture])
+
+
+def test_an_endpoint_key_variable_of_its_own_is_read_from_the_environment(monkeypatch):
+    """A gateway's `api_key_env: MY_GATEWAY_KEY` works under Dagster, whose resource only carries
+    the well-known variables (OPENAI_API_KEY, GEMINI_API_KEY) through dg.EnvVar."""
+    from luth_pipeline.core.llm.factory import api_key_for
+    from luth_pipeline.resources.llm import LLMClientResource
+
+    monkeypatch.setenv("MY_GATEWAY_KEY", "gw-key-123")
+    resource_keys = LLMClientResource(openai_api_key="sk-openai").api_keys()
+    gateway = EndpointConfig(backend="openai", base_url="http://127.0.0.1:1/v1", api_key_env="MY_GATEWAY_KEY")
+    assert api_key_for(gateway, resource_keys) == "gw-key-123"
+    openai = EndpointConfig(backend="openai", base_url="http://127.0.0.1:1/v1", api_key_env="OPENAI_API_KEY")
+    monkeypatch.setenv("OPENAI_API_KEY", "from-env-not-the-resource")
+    assert api_key_for(openai, resource_keys) == "sk-openai"  # the resource's dg.EnvVar value wins
+    assert api_key_for(EndpointConfig(backend="openai", base_url="http://127.0.0.1:1/v1"), resource_keys) is None
