@@ -8,16 +8,18 @@ written to a temporary name then renamed; an S3 PUT is atomic per object).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from filelock import FileLock, Timeout
 
 
 class MissingInputError(FileNotFoundError):
@@ -82,6 +84,33 @@ class DatasetStore:
         info = self.fs.get_file_info(pafs.FileSelector(f"{self._base}/{asset}", allow_not_found=True))
         return sorted(i.base_name for i in info if i.type == pafs.FileType.Directory and not i.base_name.startswith("."))
 
+    @contextlib.contextmanager
+    def exclusive(self, asset: str, partition=None, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold the one-writer lock of an asset partition (local roots) while materializing it.
+
+        Each table is written atomically anyway; the lock keeps two concurrent materializations
+        of the same partition from interleaving their tables (one run's `data` beside the other's
+        `rejects`) or racing on a directory output. Object stores have no shared lock here:
+        a production instance serializes through Dagster's run/pool limits instead.
+        """
+        if not self.is_local:
+            yield
+            return
+        lock_path = Path(self._base) / ".locks" / asset / f"{partition_dirname(partition)}.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(lock_path)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if on_wait is not None:
+                on_wait(f"another materialization of {asset}" + (f"[{partition_dirname(partition)}]" if partition else "")
+                        + f" is writing; waiting for it to finish (lock {lock_path})")
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
     def local_dir(self, asset: str, partition=None) -> Path:
         """A local folder for directory-shaped outputs (checkpoints, reports)."""
         if not self.is_local:
@@ -101,13 +130,41 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
-        old = None
-        if target.exists():
-            old = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _swap_in(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(tmp: Path, target: Path, attempts: int = 5) -> None:
+    """Rename `tmp` to `target`, moving an existing `target` aside first. Another writer may put
+    a `target` back between the two renames (the rename then fails with ENOTEMPTY): move that one
+    aside too and retry; the last complete folder wins, never a mix of two. On any other error
+    the previous `target` is put back."""
+    for _ in range(attempts):
+        old = _move_aside(target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            if old is not None and not target.exists():
+                os.replace(old, target)
+                old = None
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                continue
+            raise
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        return
+    raise RuntimeError(f"could not move {tmp} into place at {target}: other writers kept replacing it")
+
+
+def _move_aside(target: Path) -> Path | None:
+    if not target.exists():
+        return None
+    old = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
+    try:
+        os.replace(target, old)
+    except FileNotFoundError:  # another writer moved it aside first
+        return None
+    return old

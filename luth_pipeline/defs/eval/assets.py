@@ -17,6 +17,7 @@ from luth_pipeline.core.eval.report import bar_chart_png, build_comparison, load
 from luth_pipeline.core.eval.runner import EvalResult, evaluate_checkpoint
 from luth_pipeline.defs.partitions import checkpoint_partitions
 from luth_pipeline.profile import current_profile
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 CODE_VERSION = "eval-v1"
@@ -84,6 +85,7 @@ def _scores_markdown(scores: pl.DataFrame) -> str:
         "transformers in-process on CPU, vLLM in .venv-serve through Dagster Pipes on GPU."
     ),
 )
+@one_writer_per_partition
 def benchmark_scores(
     context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage
 ) -> dg.MaterializeResult:
@@ -150,6 +152,7 @@ def evaluated_checkpoints(instance: dg.DagsterInstance, store) -> list[str]:
         "highlighted, bar chart, and the eval settings used. Reads every evaluated checkpoint."
     ),
 )
+@one_writer_per_partition
 def eval_report(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
     profile, store = luth_config.values, luth_storage.store
     checkpoints = evaluated_checkpoints(context.instance, store)

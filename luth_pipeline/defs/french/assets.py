@@ -10,6 +10,7 @@ from luth_pipeline.core.french.report import FRENCH_SCHEMA, REJECT_COLUMNS, fram
 from luth_pipeline.defs.metadata import dataset_metadata, markdown_preview
 from luth_pipeline.defs.partitions import source_partitions
 from luth_pipeline.profile import current_profile
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 CODE_VERSION = "french-v1"
@@ -44,6 +45,7 @@ def _fingerprint() -> str:
         "go to the `rejects` table with their reason."
     ),
 )
+@one_writer_per_partition
 def french_samples(
     context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage
 ) -> dg.MaterializeResult:

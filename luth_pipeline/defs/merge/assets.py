@@ -13,6 +13,7 @@ from luth_pipeline.core.merge.report import schedule_plot_png, schedule_table
 from luth_pipeline.core.merge.run import merge_checkpoints
 from luth_pipeline.defs.partitions import checkpoint_partitions, merge_partitions
 from luth_pipeline.profile import current_profile
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 CODE_VERSION = "merge-v1"
@@ -58,6 +59,7 @@ def _parent(context: dg.AssetExecutionContext, key: CheckpointKey, path: str) ->
         "recipe = partition; configs/merge/). Registers `<base>.merged.<recipe>` for evaluation."
     ),
 )
+@one_writer_per_partition
 def merged_checkpoint(
     context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage
 ) -> dg.MaterializeResult:

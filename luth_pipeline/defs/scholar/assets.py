@@ -22,6 +22,7 @@ from luth_pipeline.defs.metadata import dataset_metadata, markdown_preview
 from luth_pipeline.defs.scholar.tables import EXERCISE_SCHEMA, EXTRACTION_SCHEMA, PDF_SCHEMA, frame
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources.llm import LLMClientResource
 
 CODE_VERSION = "scholar-v1"
@@ -74,6 +75,7 @@ def _rejects_md(rejects: pl.DataFrame, columns: list[str]) -> str:
         "(truncated, encrypted, not a PDF, zero pages, too many pages, scanned, broken xref, …) without stopping the others."
     ),
 )
+@one_writer_per_partition
 def scholar_pdfs(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
     config, store = luth_config.values.scholar, luth_storage.store
     inventory = build_inventory(config, REPO_ROOT, _blobs(luth_storage), log=context.log.info)
@@ -112,6 +114,7 @@ def scholar_pdfs(context: dg.AssetExecutionContext, luth_config: LuthConfig, lut
         "(raw LaTeX backslashes, json_repair, item-wise validation). Each item keeps both PDFs' sha256 and page ranges."
     ),
 )
+@one_writer_per_partition
 def scholar_extractions(
     context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage, llm: LLMClientResource
 ) -> dg.MaterializeResult:
@@ -161,6 +164,7 @@ def scholar_extractions(
         "Chat rows: user = context + question, assistant = the worked answer; rejects with their reason."
     ),
 )
+@one_writer_per_partition
 def scholar_exercises(
     context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage, llm: LLMClientResource
 ) -> dg.MaterializeResult:

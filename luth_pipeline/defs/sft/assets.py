@@ -17,6 +17,7 @@ from luth_pipeline.core.sft.plots import length_histogram_png
 from luth_pipeline.defs.metadata import column_schema, dataset_metadata, markdown_preview
 from luth_pipeline.defs.partitions import base_model_partitions
 from luth_pipeline.profile import current_profile
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 CODE_VERSION = "sft-1"
@@ -62,6 +63,7 @@ def _plot_metadata(png: bytes, path: Path) -> dict:
         "split + dataset card) and as flat `data`/`rejects`/`decontamination` tables."
     ),
 )
+@one_writer_per_partition
 def luth_sft(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
     profile, store = luth_config.values, luth_storage.store
     build = sft.build_luth_sft(profile, store, log=context.log.info)
@@ -123,6 +125,7 @@ def luth_sft(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_st
         "boundaries kept (`seq_lens`, restarting `position_ids`). Schema: luth_pipeline/core/sft/packing.py."
     ),
 )
+@one_writer_per_partition
 def luth_sft_packed(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
     profile, store = luth_config.values, luth_storage.store
     model = context.partition_key

@@ -9,6 +9,7 @@ from luth_pipeline.core.sources import load_source
 from luth_pipeline.defs.metadata import dataset_metadata
 from luth_pipeline.defs.partitions import source_partitions
 from luth_pipeline.profile import current_profile
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 CODE_VERSION = "sources-v1"
@@ -32,6 +33,7 @@ def _fingerprint() -> str:
         "`rejects` table with their reason."
     ),
 )
+@one_writer_per_partition
 def raw_multilingual_dumps(
     context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage
 ) -> dg.MaterializeResult:

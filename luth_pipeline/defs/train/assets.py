@@ -11,6 +11,7 @@ from luth_pipeline.core.train.plots import loss_curve_png
 from luth_pipeline.defs.partitions import base_model_partitions
 from luth_pipeline.defs.sft.gate import training_data_problems
 from luth_pipeline.profile import current_profile
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 CODE_VERSION = "train-1"
@@ -78,6 +79,7 @@ def _history_markdown(history: list[dict], limit: int = 40) -> str:
         "(weights, tokenizer + chat template, generation config, model card)."
     ),
 )
+@one_writer_per_partition
 def finetuned_checkpoint(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
     profile, store = luth_config.values, luth_storage.store
     base_model = context.partition_key

@@ -15,6 +15,7 @@ from luth_pipeline.defs.metadata import dataset_metadata
 from luth_pipeline.defs.tulu.metadata import length_plot, llm_metadata, rejects_metadata
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources.llm import LLMClientResource
 
 CODE_VERSION = "tulu-1"
@@ -51,6 +52,7 @@ def _require(stage, key: str):
                 "exact duplicates (whitespace/case-insensitive) removed.",
     code_version=f"{CODE_VERSION}-{stage_fingerprint(_tulu.sources)}",
 )
+@one_writer_per_partition
 def tulu_prompts(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
     profile = luth_config.values
     prompts, rejects = load_prompts(profile.tulu.sources, profile.resolve_path)
@@ -75,6 +77,7 @@ def tulu_prompts(context: dg.AssetExecutionContext, luth_config: LuthConfig, lut
     code_version=f"{CODE_VERSION}-" + stage_fingerprint(_tulu.translate, _tulu.translation_checks,
                                                          *_endpoints(_tulu.translate), *_template_texts("translate")),
 )
+@one_writer_per_partition
 def tulu_prompts_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage,
                     llm: LLMClientResource) -> dg.MaterializeResult:
     profile = luth_config.values
@@ -113,6 +116,7 @@ def tulu_prompts_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, 
                                                          *_endpoints(_tulu.answer, _tulu.judge),
                                                          *_template_texts("answer", "judge")),
 )
+@one_writer_per_partition
 def tulu_answers_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage,
                     llm: LLMClientResource) -> dg.MaterializeResult:
     profile = luth_config.values

@@ -152,11 +152,13 @@ def test_sensor_registers_new_checkpoints_and_requests_their_evaluation():
 
 def test_schedule_requests_every_checkpoint_partition():
     tick = datetime.datetime(2026, 11, 30, 3, 0, tzinfo=datetime.timezone.utc)  # a Monday, 03:00
+    # Contexts used as context managers: they enter the instance, and must leave it again.
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
-        assert isinstance(reevaluate_checkpoints_schedule(context), dg.SkipReason)
+        with dg.build_schedule_context(instance=instance, scheduled_execution_time=tick) as context:
+            assert isinstance(reevaluate_checkpoints_schedule(context), dg.SkipReason)
         instance.add_dynamic_partitions("checkpoint", ["tiny.base", "tiny.finetuned", "tiny.merged.linear-050"])
-        requests = reevaluate_checkpoints_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=tick))
+        with dg.build_schedule_context(instance=instance, scheduled_execution_time=tick) as context:
+            requests = reevaluate_checkpoints_schedule(context)
     assert [r.partition_key for r in requests] == ["tiny.base", "tiny.finetuned", "tiny.merged.linear-050"]
     # one run per checkpoint per tick: a daemon retrying the same tick does not evaluate twice
     assert [r.run_key for r in requests] == [f"{k}@20261130T0300" for k in ["tiny.base", "tiny.finetuned", "tiny.merged.linear-050"]]
