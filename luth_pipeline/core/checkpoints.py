@@ -44,10 +44,10 @@ def checkpoint_location(key: CheckpointKey | str, profile: Profile, store: Datas
     if key.kind == "base":
         return resolve_base_model(key.base_model, profile.base_models[key.base_model], profile.work_path)
     if key.kind == "finetuned":
-        path = store.local_dir("finetuned_checkpoint", key.base_model)
+        path = store.fetch_dir("finetuned_checkpoint", key.base_model)
         hint = f"materialize finetuned_checkpoint partition {key.base_model!r}"
     else:
-        path = store.local_dir("merged_checkpoint", {"base_model": key.base_model, "recipe": key.recipe})
+        path = store.fetch_dir("merged_checkpoint", {"base_model": key.base_model, "recipe": key.recipe})
         hint = f"materialize merged_checkpoint partition {key.base_model}|{key.recipe}"
     if not (Path(path) / "config.json").is_file():
         raise FileNotFoundError(f"checkpoint {key} does not exist at {path}: {hint} first")

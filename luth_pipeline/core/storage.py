@@ -1,8 +1,11 @@
-"""Where datasets and checkpoints live: `<root>/<asset>/<partition>/<table>.parquet`.
+"""Where datasets and checkpoints live: `<root>/<asset>/<partition>/<table>.parquet`, and folder
+outputs (checkpoints, the HF dataset folder) at `<root>/<asset>/<partition>/`.
 
 The root is a local folder or an object-store URI (s3://bucket/prefix); pyarrow's filesystem
 layer serves both. Writes are atomic: a reader never sees a half-written table (local files are
-written to a temporary name then renamed; an S3 PUT is atomic per object).
+written to a temporary name then renamed; an S3 PUT is atomic per object). Folder outputs of an
+object-store root go through a local mirror (`local_dir` → write → `publish_dir`; `fetch_dir`
+→ read), so training, merging and evaluation run the same code on a laptop and on a cluster.
 """
 
 from __future__ import annotations
@@ -35,11 +38,19 @@ def partition_dirname(partition: str | dict[str, str] | None) -> str:
     return partition.replace("/", "__")
 
 
+def default_mirror_dir() -> Path:
+    """Where folders of an object-store root are mirrored locally (`LUTH_STORE_MIRROR` to move it)."""
+    return Path(os.environ.get("LUTH_STORE_MIRROR") or Path.home() / ".cache" / "luth" / "store")
+
+
 class DatasetStore:
-    def __init__(self, root: str):
+    def __init__(self, root: str, mirror_dir: str | Path | None = None):
         self.root = root.rstrip("/")
         self.fs, self._base = pafs.FileSystem.from_uri(self.root if "://" in self.root else os.path.abspath(self.root))
         self.is_local = isinstance(self.fs, pafs.LocalFileSystem)
+        # Folder outputs (checkpoints, the HF dataset folder) are written and read through a local
+        # copy when the root is an object store: `publish_dir` uploads it, `fetch_dir` refreshes it.
+        self.mirror = None if self.is_local else Path(mirror_dir or default_mirror_dir()) / self.root.replace("://", "/")
 
     def uri(self, asset: str, partition: str | dict[str, str] | None = None, table: str = "data") -> str:
         return f"{self.root}/{asset}/{partition_dirname(partition)}/{table}.parquet"
@@ -111,11 +122,54 @@ class DatasetStore:
         finally:
             lock.release()
 
-    def local_dir(self, asset: str, partition=None) -> Path:
-        """A local folder for directory-shaped outputs (checkpoints, reports)."""
-        if not self.is_local:
-            raise ValueError(f"{self.root} is not a local folder; directory outputs need a local data root")
-        return Path(self._base) / asset / partition_dirname(partition)
+    def local_dir(self, asset: str, partition=None, name: str | None = None) -> Path:
+        """The local folder of a directory-shaped output (checkpoint, dataset folder): the folder
+        itself under a local root, its mirror under an object-store root (`publish_dir` after
+        writing it, `fetch_dir` before reading it)."""
+        folder = (Path(self._base) if self.is_local else self.mirror) / asset / partition_dirname(partition)
+        return folder / name if name else folder
+
+    def dir_uri(self, asset: str, partition=None, name: str | None = None) -> str:
+        return f"{self.root}/{asset}/{partition_dirname(partition)}" + (f"/{name}" if name else "")
+
+    def _remote_files(self, remote: str) -> dict[str, pafs.FileInfo]:
+        infos = self.fs.get_file_info(pafs.FileSelector(remote, recursive=True, allow_not_found=True))
+        return {i.path[len(remote) + 1 :]: i for i in infos if i.type == pafs.FileType.File}
+
+    def publish_dir(self, asset: str, partition=None, name: str | None = None) -> str:
+        """Upload a folder output to the object store (replacing what was there); a no-op locally."""
+        local = self.local_dir(asset, partition, name)
+        if self.is_local:
+            return str(local)
+        remote = f"{self._base}/{asset}/{partition_dirname(partition)}" + (f"/{name}" if name else "")
+        ours = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
+        pafs.copy_files(str(local), remote, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
+        for stale in set(self._remote_files(remote)) - ours:  # files of an older version, e.g. more shards
+            self.fs.delete_file(f"{remote}/{stale}")
+        return self.dir_uri(asset, partition, name)
+
+    def fetch_dir(self, asset: str, partition=None, name: str | None = None) -> Path:
+        """The local folder of a folder output, refreshed from the object store (files that are
+        missing, differ in size or are newer there are downloaded; files gone there are removed)."""
+        local = self.local_dir(asset, partition, name)
+        if self.is_local:
+            return local
+        remote = f"{self._base}/{asset}/{partition_dirname(partition)}" + (f"/{name}" if name else "")
+        local.mkdir(parents=True, exist_ok=True)
+        with FileLock(local.parent / f".{local.name}.fetch.lock"):
+            theirs = self._remote_files(remote)
+            for relative, info in theirs.items():
+                target = local / relative
+                current = target.stat() if target.exists() else None
+                if current is None or current.st_size != info.size or (info.mtime and info.mtime.timestamp() > current.st_mtime):
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+                    pafs.copy_files(info.path, str(tmp), source_filesystem=self.fs, destination_filesystem=pafs.LocalFileSystem())
+                    os.replace(tmp, target)
+            for path in [p for p in local.rglob("*") if p.is_file()]:
+                if path.relative_to(local).as_posix() not in theirs:
+                    path.unlink()
+        return local
 
 
 @contextlib.contextmanager

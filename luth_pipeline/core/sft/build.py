@@ -59,10 +59,13 @@ def load_tokenizer(profile: Profile, model_name: str):
     return AutoTokenizer.from_pretrained(resolve_base_model(model_name, spec, profile.work_path), revision=spec.revision)
 
 
-def dataset_folder(profile: Profile, store: DatasetStore) -> Path:
-    """Where the HF dataset folder lives: beside the flat tables when the store is local."""
-    base = store.local_dir(ASSET, None) if store.is_local else profile.work_path / ASSET
-    return base / "hf_dataset"
+HF_FOLDER = "hf_dataset"
+
+
+def dataset_folder(store: DatasetStore, fetch: bool = False) -> Path:
+    """The HF dataset folder, beside the flat tables (`<root>/luth_sft/_all/hf_dataset`); with
+    `fetch`, refreshed from an object-store root first (readers), else where to write it."""
+    return store.fetch_dir(ASSET, None, HF_FOLDER) if fetch else store.local_dir(ASSET, None, HF_FOLDER)
 
 
 @dataclass
@@ -113,7 +116,7 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
     }
     licenses = {name: source.license for name, source in profile.sources.items() if getattr(source, "license", None)}
 
-    folder = dataset_folder(profile, store)
+    folder = dataset_folder(store)
     with atomic_directory(folder) as tmp:
         split_files = write_shards(rows, tmp, config.card.max_rows_per_shard)
         card = render_card(
@@ -135,6 +138,7 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
         (tmp / "README.md").write_text(card, encoding="utf-8")
     build = SFTBuild(result, index, folder, split_files, token_stats, stats_model)
     build.mixture.rows = rows
+    build.uris["hf_dataset"] = store.publish_dir(ASSET, None, HF_FOLDER)
     build.uris["data"] = store.write(rows, ASSET, None, "data")
     build.uris["rejects"] = store.write(result.rejects, ASSET, None, "rejects")
     report = decontamination_report(index, result.removed_per_eval_set, [s.name for s in eval_sets])

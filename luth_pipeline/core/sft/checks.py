@@ -65,11 +65,11 @@ def sft_schema_problems(rows: pl.DataFrame) -> list[str]:
     return problems
 
 
-def hf_folder_problems(profile: Profile, store: DatasetStore, rows: pl.DataFrame) -> list[str]:
+def hf_folder_problems(store: DatasetStore, rows: pl.DataFrame) -> list[str]:
     """The HF dataset folder has its card and as many rows per split as the flat table."""
     import pyarrow.parquet as pq
 
-    folder = dataset_folder(profile, store)
+    folder = dataset_folder(store, fetch=True)
     if not (folder / "README.md").is_file():
         return [f"{folder}/README.md (dataset card) is missing"]
     problems = []

@@ -168,7 +168,7 @@ def luth_sft_files(profile: Profile, store: DatasetStore) -> list[Path]:
     """The Parquet shards of the luth_sft HF dataset folder (the chat rows Axolotl tokenizes)."""
     from luth_pipeline.core.sft.build import dataset_folder
 
-    folder = dataset_folder(profile, store)
+    folder = dataset_folder(store, fetch=True)
     files = sorted(folder.glob("data/*.parquet"))
     if not files:
         raise FileNotFoundError(f"luth_sft has no Parquet shards under {folder}/data: materialize luth_sft first")

@@ -77,7 +77,8 @@ def merged_checkpoint(
     ft_path = checkpoint_location(ft_key, profile, store)
     parents = {"base": _parent(context, base_key, base_path), "finetuned": _parent(context, ft_key, ft_path)}
 
-    out_dir = store.local_dir("merged_checkpoint", {"base_model": base_model, "recipe": recipe_name})
+    partition = {"base_model": base_model, "recipe": recipe_name}
+    out_dir = store.local_dir("merged_checkpoint", partition)
     result = merge_checkpoints(
         recipe, profile.merge, base=base_path, finetuned=ft_path, out_dir=out_dir, lineage=parents,
         progress=context.log.info,
@@ -92,9 +93,10 @@ def merged_checkpoint(
         png = schedule_plot_png(schedule, f"{merged_key}: fine-tuned share per layer")
         (out_dir / "layer_schedule.png").write_bytes(png)
         plot_md = f"\n\n![layer schedule](data:image/png;base64,{base64.b64encode(png).decode()})"
+    uri = store.publish_dir("merged_checkpoint", partition)  # a no-op under a local data root
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(out_dir)),
+            "path": dg.MetadataValue.path(uri),
             "checkpoint_key": merged_key,
             "recipe": recipe_name,
             "merge_method": result.plan.method,

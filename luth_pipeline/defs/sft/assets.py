@@ -75,7 +75,7 @@ def luth_sft(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_st
             raise dg.Failure(f"sft.hub.push is on but ${profile.sft.hub.token_env} is not set: export a Hugging Face write token")
         # The blocking checks run after this asset: what they verify must hold before anything is published.
         problems = core_checks.decontamination_problems(profile, store.read("luth_sft", None, "decontamination"), rows)[0]
-        problems += core_checks.sft_schema_problems(rows) + core_checks.hf_folder_problems(profile, store, rows)
+        problems += core_checks.sft_schema_problems(rows) + core_checks.hf_folder_problems(store, rows)
         if problems:
             raise dg.Failure("not pushing luth_sft to the Hub, it fails its checks:\n- " + "\n- ".join(problems[:10]))
         context.log.info(f"pushing {build.folder} to the Hub as {profile.sft.hub.repo_id}")
@@ -93,8 +93,8 @@ def luth_sft(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_st
     metadata["preview"] = dg.MetadataValue.md(markdown_preview(rows.select("id", "split", "source", "messages"), 5))
     metadata.update(
         {
-            "path": dg.MetadataValue.path(str(build.folder)),
-            "hf_dataset": dg.MetadataValue.path(str(build.folder)),
+            "path": dg.MetadataValue.path(build.uris["hf_dataset"]),
+            "hf_dataset": dg.MetadataValue.path(build.uris["hf_dataset"]),
             "flat_table": dg.MetadataValue.path(build.uris["data"]),
             "rejects_table": dg.MetadataValue.path(build.uris["rejects"]),
             "rows_per_split": dg.MetadataValue.json({s: c["final"] for s, c in build.mixture.split_stats.items()}),

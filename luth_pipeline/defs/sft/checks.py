@@ -32,7 +32,7 @@ def luth_sft_decontaminated(luth_config: LuthConfig, luth_storage: LuthStorage) 
 def luth_sft_schema(luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.AssetCheckResult:
     profile, store = luth_config.values, luth_storage.store
     rows = store.read("luth_sft", None, "data")
-    problems = core_checks.sft_schema_problems(rows) + core_checks.hf_folder_problems(profile, store, rows)
+    problems = core_checks.sft_schema_problems(rows) + core_checks.hf_folder_problems(store, rows)
     return _result(problems, f"{rows.height} rows valid")
 
 

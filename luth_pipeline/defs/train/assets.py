@@ -105,9 +105,10 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, luth_config: LuthCon
                          [r.get("learning_rate") for r in history], [r.get("tokens_per_s") for r in history],
                          f"finetuned_checkpoint [{base_model}] ({outcome.engine})")
     (outcome.path / "loss_curve.png").write_bytes(png)
+    uri = store.publish_dir("finetuned_checkpoint", base_model)  # a no-op under a local data root
     summary = outcome.summary
     metadata = {
-        "path": dg.MetadataValue.path(str(outcome.path)),
+        "path": dg.MetadataValue.path(uri),
         "engine": outcome.engine,
         "checkpoint_sha256": outcome.checkpoint_hash,
         "global_steps": summary.get("global_steps"),
@@ -120,7 +121,7 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, luth_config: LuthCon
         "attn_implementation": summary.get("attn_implementation"),
         "effective_batch_size": summary.get("effective_batch_size"),
         "train_runtime_s": summary.get("train_runtime_s"),
-        "loss_curve_path": dg.MetadataValue.path(str(outcome.path / "loss_curve.png")),
+        "loss_curve_path": dg.MetadataValue.path(f"{uri}/loss_curve.png"),
         "loss_curve": dg.MetadataValue.md(f"![loss curve](data:image/png;base64,{base64.b64encode(png).decode()})"),
         "loss_history": dg.MetadataValue.md(_history_markdown(history)),
         "rendered_config": dg.MetadataValue.md(f"```yaml\n{outcome.rendered_config}\n```"),

@@ -87,7 +87,7 @@ def test_axolotl_engine_trains_on_cpu_through_pipes(luth_resources, tmp_path):
     )
     resources = {**luth_resources, "luth_config": LuthConfig(profile=str(profile_file))}
     profile, store = resources["luth_config"].values, resources["luth_storage"].store
-    folder = dataset_folder(profile, store)
+    folder = dataset_folder(store)
     (folder / "data").mkdir(parents=True)
     rows = fixture_conversations(40)
     pl.DataFrame({"id": [r["id"] for r in rows], "messages": [r["messages"] for r in rows]}).write_parquet(
