@@ -18,7 +18,8 @@ from luth_pipeline.core.config.profile import REPO_ROOT
 from luth_pipeline.core.eval.config import EvalConfig
 
 TaskKind = Literal[
-    "ifeval", "gpqa", "mmlu_letters", "mmlu_list", "math", "arc_choice_columns", "arc_choice_struct", "hellaswag", "boolq"
+    "ifeval", "gpqa", "mmlu_letters", "mmlu_list", "math", "kholle", "arc_choice_columns", "arc_choice_struct",
+    "hellaswag", "boolq",
 ]
 
 

@@ -6,6 +6,8 @@
 - Maths: boxed answer, extracted as LaTeX or a plain expression and compared symbolically with
   sympy by LightEval; French decimal commas (`0,5`, `2{,}5`) are read as decimals first, so
   `\\boxed{0,5}` matches a gold `\\frac{1}{2}` instead of parsing as the pair (0, 5).
+- Kholle: the last boxed answer against every accepted gold form, as text (MCQ options) or as a
+  quantity with its unit dropped, compared like the maths answers.
 - IFEval: LightEval's IFEval instruction checkers (prompt/instruction level, strict/loose).
 """
 
@@ -72,6 +74,96 @@ def math_pass_at_1(language: str) -> SampleLevelMetric:
     )
 
 
+# Units a Kholle answer may carry (SI and common ones) with an optional SI prefix. A unit is only
+# read at the end of an answer, after its number: a variable or an MCQ option ("A", "m") never is.
+_PREFIX = "(?:da|Y|Z|E|P|T|G|M|k|h|d|c|m|µ|μ|u|n|p|f)?"
+_UNIT = _PREFIX + "(?:mol|Hz|Pa|Wb|eV|rad|cd|lx|ohm|Ω|V|A|C|J|W|F|H|N|K|T|L|g|s|m)"
+_POWER = r"(?:\s*\^\s*\{?\s*-?\d+\s*\}?)?"
+_UNIT_EXPR = rf"{_UNIT}{_POWER}(?:\s*[./]\s*{_UNIT}{_POWER})*"
+_UNIT_WRAPPER = re.compile(rf"\\(?:text|mathrm|rm)\s*\{{\s*({_UNIT_EXPR}|°C?)\s*\}}")
+# The number's end, a space (`2m` may well be twice a mass m), the unit; degrees need no space.
+_TRAILING_UNIT = re.compile(rf"(?<=[\d}}])(?:\s+({_UNIT_EXPR})|\s*(°C?))\s*$")
+_UNIT_TOKEN = re.compile(rf"(/)?\s*({_UNIT})\s*(?:\^\s*\{{?\s*(-?\d+)\s*\}}?)?")
+_LATEX_SPACES = re.compile(r"\\[,;:! ]|~")
+_LAST_BOXED = re.compile(r"\\boxed\s*\{")
+
+
+def split_unit(answer: str) -> tuple[str, dict[str, int] | None]:
+    """`12\\,\\text{V}` -> ("12", {"V": 1}); `9{,}81\\,\\text{m}\\cdot\\text{s}^{-2}` and
+    `9,81 m/s^2` -> ("9{,}81", {"m": 1, "s": -2}); `\\frac{1}{2}` -> ("\\frac{1}{2}", None)."""
+    text = _LATEX_SPACES.sub(" ", answer.strip().strip("$").strip())
+    text = _UNIT_WRAPPER.sub(r" \1", text)
+    text = re.sub(r"\s*(?:\\cdot|·)\s*", ".", text)
+    match = _TRAILING_UNIT.search(text)
+    if match is None:
+        return text.strip(), None
+    if match.group(2):  # degrees
+        return text[: match.start()].strip(), {match.group(2): 1}
+    unit = match.group(1)
+    signature: dict[str, int] = {}
+    for divide, symbol, power in _UNIT_TOKEN.findall(unit):
+        signature[symbol] = signature.get(symbol, 0) + (int(power) if power else 1) * (-1 if divide else 1)
+    return text[: match.start()].strip(), signature
+
+
+def last_boxed(text: str) -> str | None:
+    """The content of the last `\\boxed{...}` (balanced braces), or None."""
+    starts = [m.end() for m in _LAST_BOXED.finditer(text)]
+    if not starts:
+        return None
+    depth, start = 1, starts[-1]
+    for index in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[index], 0)
+        if depth == 0:
+            return text[start:index]
+    return None
+
+
+def _plain(answer: str) -> str:
+    """Text answers (an MCQ option, a word) compared loosely: case, spaces, `$`, `\\text{}`, final dot."""
+    text = re.sub(r"\\text\s*\{([^{}]*)\}", r"\1", answer)
+    return re.sub(r"[\s$]", "", text).rstrip(".").lower()
+
+
+class KholleMatch(SampleLevelComputation):
+    """Kholle answers: the last boxed answer equals a gold one as text (MCQ options, words), or as
+    a quantity compared symbolically once units and LaTeX spaces are dropped and decimal commas
+    read as decimals (`\\boxed{1{,}2\\,\\text{V}}` = `1.2 V` = `\\frac{6}{5}`)."""
+
+    def __init__(self):
+        self.maths = DecimalCommaMathMatch("fr")
+
+    def compute(self, doc: Doc, model_response: ModelResponse, **kwargs) -> float:
+        predicted = last_boxed(model_response.final_text[0]) if model_response.final_text else None
+        golds = doc.get_golds()
+        doc.specific = {**(doc.specific or {}), "extracted_predictions": [predicted], "extracted_golds": golds}
+        if predicted is None:
+            return 0.0
+        if any(_plain(gold) == _plain(predicted) for gold in golds):
+            return 1.0
+        value, unit = split_unit(predicted)
+        # A unit that differs from the gold's (kV for V, m/s for m) makes the quantity wrong;
+        # an answer without its unit is judged on the number, as upstream does.
+        comparable = [quantity for quantity, gold_unit in map(split_unit, golds) if not (unit and gold_unit and unit != gold_unit)]
+        if not comparable:
+            return 0.0
+        quantities = copy(doc)
+        quantities.choices = [f"$\\boxed{{{quantity}}}$" for quantity in comparable]
+        quantities.gold_index = list(range(len(comparable)))
+        response = dataclasses.replace(model_response, text=[f"$\\boxed{{{value}}}$"], text_post_processed=None)
+        return self.maths.compute(quantities, response)
+
+
+def kholle_pass_at_1() -> SampleLevelMetric:
+    return SampleLevelMetric(
+        metric_name="kholle_pass@1",
+        sample_level_fn=KholleMatch(),
+        category=SamplingMethod.GENERATIVE,
+        corpus_level_fn=np.mean,
+        higher_is_better=True,
+    )
+
+
 def mcq_letter_pass_at_1(language: str) -> SampleLevelMetric:
     letters = IndicesExtractionConfig(prefix_for_extraction="NativeLetters", try_extract_without_anchor=True)
     return SampleLevelMetric(
@@ -103,6 +195,8 @@ def metrics_for(kind: str, language: str) -> list:
             return [mcq_letter_pass_at_1(language)]
         case "math":
             return [math_pass_at_1(language)]
+        case "kholle":
+            return [kholle_pass_at_1()]
         case "mmlu_letters" | "mmlu_list":
             return [LogLikelihoodAccMetric()]
         case "arc_choice_columns" | "arc_choice_struct":
@@ -117,6 +211,7 @@ HEADLINE_METRIC = {
     "ifeval": "prompt_level_strict_acc",
     "gpqa": "mcq_pass@1",
     "math": "math_pass@1",
+    "kholle": "kholle_pass@1",
     "mmlu_letters": "acc",
     "mmlu_list": "acc",
     "arc_choice_columns": "acc",

@@ -1,8 +1,9 @@
 """Prompt functions (dataset row -> LightEval `Doc`) for each task family, French and English.
 
 They follow upstream's prompts (kurakurai/Luth src/eval/prompts.py): simple-evals style MCQ with a
-"Réponse : $LETTRE" last line for GPQA, a boxed final answer for maths, lettered endings for
-HellaSwag, Oui/Non for BoolQ; MMLU and ARC use LightEval's multilingual MCQ templates.
+"Réponse : $LETTRE" last line for GPQA, a boxed final answer for maths (and for Kholle, units and
+MCQ options allowed), lettered endings for HellaSwag, Oui/Non for BoolQ; MMLU and ARC use
+LightEval's multilingual MCQ templates.
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ MATH_TEMPLATE = {
         "problem. Think step by step before answering.\n\n{problem}"
     ),
 }
+# Kholle (French CPGE oral exams and bac exercises in maths, physics, biology): upstream's intent —
+# reason step by step, end on a boxed answer with its unit, copy the right option for an MCQ.
+KHOLLE_TEMPLATE = (
+    "Tu résous un exercice de maths, de physique ou de SVT. Raisonne étape par étape avant de conclure. "
+    "La dernière ligne de ta réponse doit être au format suivant : 'Donc, la réponse finale est : "
+    "$\\boxed{{RÉPONSE}}$. J'espère que c'est correct' (sans les guillemets), où RÉPONSE est l'expression "
+    "ou le nombre trouvé (avec son unité s'il en a une) ; pour un QCM, recopie la bonne réponse.\n\n{problem}"
+)
 HELLASWAG_HEADER = {
     "fr": "Voici une série de questions à choix multiples (avec réponses) pour évaluer le bon sens.\n\n",
     "en": "The following are multiple choice questions (with answers) about common sense.\n\n",
@@ -92,6 +101,13 @@ def math_prompt(line: dict, task_name: str = "", *, language: str, gold_field: s
         choices=[_boxed(str(line[gold_field]))],
         gold_index=0,
     )
+
+
+def kholle_prompt(line: dict, task_name: str = "") -> Doc:
+    answers = line["answer"] if isinstance(line["answer"], list) else [line["answer"]]
+    answers = [str(a) for a in answers]
+    return Doc(task_name=task_name, query=KHOLLE_TEMPLATE.format(problem=line["problem"]), choices=answers,
+               gold_index=list(range(len(answers))))  # every listed form is accepted
 
 
 def hellaswag_prompt(line: dict, task_name: str = "", *, language: str) -> Doc:
@@ -146,6 +162,8 @@ def prompt_function(spec: EvalTaskSpec) -> Callable[[dict, str], Doc]:
             return partial(gpqa_prompt, language=language, question_field=spec.question_field or "Question")
         case "math":
             return partial(math_prompt, language=language, gold_field=spec.gold_field or "answer")
+        case "kholle":
+            return kholle_prompt
         case "hellaswag":
             return partial(hellaswag_prompt, language=language)
         case "boolq":

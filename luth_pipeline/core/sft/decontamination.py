@@ -163,7 +163,7 @@ def catalogue_eval_sets(eval_config: EvalConfig) -> list[EvalSetSpec]:
     for name, task in sorted(task_catalogue(eval_config).items()):
         path, subset, revision = dataset_location(task, eval_config)
         if eval_config.data_source == "fixtures":
-            files = sorted(p for p in Path(path).iterdir() if p.suffix in _BUILDERS)
+            files = sorted(p for p in Path(path).rglob("*") if p.suffix in _BUILDERS)
             sets.append(EvalSetSpec(name=name, data_files=[str(f) for f in files], text_fields=task.text_fields))
         else:
             sets.append(EvalSetSpec(name=name, hf_id=path, subset=subset, revision=revision, split=task.split,

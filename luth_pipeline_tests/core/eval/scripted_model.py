@@ -29,6 +29,17 @@ EQUIVALENT_MATH = {
     "30": "30,00",
 }
 
+# Kholle gold answer -> an equivalent form with other units notation / decimal commas / case.
+EQUIVALENT_KHOLLE = {
+    "12 V": "12\\,\\text{V}",
+    "0,25": "\\frac{1}{4}",
+    "5 m/s": "5\\,\\text{m}\\cdot\\text{s}^{-1}",
+    "a": "A",
+    "6 N": "6{,}0\\,\\mathrm{N}",
+    "18 J": "18",
+    "\\frac{3}{4}": "0,75",
+}
+
 # IFEval-fr prompts (fixture) -> a response that follows every instruction.
 IFEVAL_FR_COMPLIANT = {
     "marché": "Le marché sent la *lavande* et les olives.",
@@ -49,8 +60,14 @@ def _asks_for_reasoned_letter(doc: Doc) -> bool:
     return "$LETTRE" in doc.query or "$LETTER" in doc.query
 
 
+def _is_kholle(doc: Doc) -> bool:
+    return "exercice de maths, de physique ou de SVT" in doc.query
+
+
 def _gold_text(doc: Doc) -> str:
     gold = doc.get_golds()[0]
+    if _is_kholle(doc):
+        return f"Donc, la réponse finale est : $\\boxed{{{EQUIVALENT_KHOLLE.get(gold, gold)}}}$. J'espère que c'est correct"
     if "\\boxed{" in gold:  # maths: write the boxed answer in an equivalent form
         inner = gold.split("\\boxed{", 1)[1].rsplit("}", 1)[0]
         return f"Donc, la réponse finale est : $\\boxed{{{EQUIVALENT_MATH.get(inner, inner)}}}$. J'espère que c'est correct"
@@ -62,7 +79,7 @@ def _gold_text(doc: Doc) -> str:
 
 
 def _wrong_text(doc: Doc) -> str:
-    if doc.get_golds()[0].count("\\boxed{"):
+    if _is_kholle(doc) or doc.get_golds()[0].count("\\boxed{"):
         return "Donc, la réponse finale est : $\\boxed{1234}$."
     if doc.specific and "instructions_id_list" in doc.specific:
         return ""  # an empty answer follows no instruction

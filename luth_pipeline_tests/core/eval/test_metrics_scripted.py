@@ -12,6 +12,7 @@ TASKS = {
     "mmlu_fr": "acc",  # log-likelihood over the letters
     "arc_challenge_fr": "acc",  # log-likelihood over the answer texts
     "math_500_fr": "math_pass@1",  # boxed, sympy-equivalent forms, decimal commas
+    "kholle_fr": "kholle_pass@1",  # boxed with units, MCQ options, decimal commas
     "ifeval_fr": "prompt_level_strict_acc",
     "hellaswag_fr": "em",
     "boolq_fr": "em",

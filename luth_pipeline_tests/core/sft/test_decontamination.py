@@ -77,7 +77,7 @@ def _local_index(profile):
 def test_index_reads_eval_fixtures_with_datasets(local_profile):
     index = _local_index(local_profile)
     names = [s.name for s in decontamination_sets(local_profile.sft.decontamination, local_profile.eval)]
-    assert len(names) == 16 and set(index.texts_per_set) == set(names)
+    assert len(names) == 17 and set(index.texts_per_set) == set(names)
     assert all(index.grams_per_set[name] > 0 for name in names), index.grams_per_set
 
 
