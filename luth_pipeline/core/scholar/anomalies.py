@@ -96,10 +96,13 @@ def _tokens(text: str) -> set[str]:
     return set(_WORD.findall(_normalize(text)))
 
 
+MIN_RESTATEMENT_WORDS = 4
+
+
 def restatement_problem(question: str, answer: str, threshold: float) -> str | None:
     q, a = _tokens(question), _tokens(answer)
-    if not a:
-        return None
+    if len(a) < MIN_RESTATEMENT_WORDS:
+        return None  # "Vrai.", "b) 3": a short answer may well reuse the question's words
     # Share of the answer's words already in the question: a restatement adds almost nothing.
     overlap = len(q & a) / len(a)
     if overlap >= threshold:

@@ -38,6 +38,14 @@ def test_each_check_catches_its_case(changes, check_name):
     assert reason is not None and reason.startswith(f"{check_name}:"), reason
 
 
+@pytest.mark.parametrize("question, answer", [
+    ("Vrai ou faux : la fonction $f$ est croissante.", "Faux."),
+    ("Quelle est la bonne réponse : a) 2, b) 3 ou c) 4 ?", "b) 3"),
+])
+def test_short_answers_reusing_the_question_words_are_not_restatements(question, answer):
+    assert check(question=question, answer=answer, context="") is None
+
+
 def test_duplicates_exact_and_near():
     index = DuplicateIndex(0.7)
     config = FilterConfig(near_duplicate_threshold=0.7)
