@@ -16,6 +16,7 @@ Needs torch + transformers only (the GPU benchmark imports it on a bare image).
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -29,6 +30,8 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from luth_pipeline.core.train import metrics as m
 from luth_pipeline.core.train.packed import PackedCollator, PackedDataset
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -208,6 +211,18 @@ def training_arguments(settings: LightTrainSettings, output_dir: Path, bf16: boo
     )
 
 
+def document_masking(config) -> str:
+    """How far packed documents are kept apart for this architecture. Attention layers see only
+    their own document (position-id restarts); LFM2's short-convolution layers are not masked by
+    transformers, so each document's first `conv_L_cache - 1` tokens also see the previous one's last."""
+    conv_layers = [t for t in getattr(config, "layer_types", None) or [] if t == "conv"]
+    if not conv_layers:
+        return "exact"
+    reach = max(int(getattr(config, "conv_L_cache", 3)) - 1, 1)
+    return (f"attention layers only: {len(conv_layers)} short-convolution layer(s) let a document's first "
+            f"{reach} token(s) see the end of the previous packed document")
+
+
 def train_light(
     model_path: str | torch.nn.Module,
     dataset: PackedDataset,
@@ -236,6 +251,9 @@ def train_light(
     else:
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         model = load_model(model_path, bf16, attn)
+    masking = document_masking(model.config)
+    if masking != "exact":
+        logger.warning("packed training of %s: %s", getattr(model.config, "model_type", "model"), masking)
     context = m.attention_context(dataset.document_lengths())
     fpt = m.flops_per_token(model.config, m.non_embedding_params(model), context)
     peak_flops = settings.peak_flops or m.device_peak_flops()
@@ -269,6 +287,7 @@ def train_light(
     summary = {
         "engine": "light",
         "attn_implementation": attn,
+        "document_masking": masking,
         "liger_kernel": liger,
         "precision": "bf16" if bf16 else "fp32",
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",

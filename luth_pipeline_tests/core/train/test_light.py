@@ -70,3 +70,14 @@ def test_schedule_accumulation_and_metrics(tiny_model_path, dataset, tmp_path):
     assert all(r.loss is not None and r.loss > 0 for r in result.history)
     saved = load_file(next((tmp_path / "run").glob("checkpoint-*/model.safetensors")))
     assert saved  # the epoch-end checkpoint holds the weights
+
+
+def test_document_masking_is_exact_for_attention_only_models_and_says_where_lfm2_leaks():
+    from transformers import Lfm2Config, Qwen3Config
+
+    from luth_pipeline.core.train.light import document_masking
+
+    assert document_masking(Qwen3Config(num_hidden_layers=2)) == "exact"
+    lfm2 = Lfm2Config(num_hidden_layers=4, layer_types=["conv", "full_attention", "conv", "full_attention"], conv_L_cache=3)
+    masking = document_masking(lfm2)
+    assert masking.startswith("attention layers only: 2 short-convolution layer(s)") and "first 2 token(s)" in masking
