@@ -26,11 +26,13 @@ class CheckpointKey:
 
     @classmethod
     def parse(cls, key: str) -> "CheckpointKey":
-        parts = key.split(".", 2)
-        if len(parts) == 2 and parts[1] in {"base", "finetuned"}:
-            return cls(parts[0], parts[1])
-        if len(parts) == 3 and parts[1] == "merged":
-            return cls(parts[0], "merged", parts[2])
+        # Base model names carry dots themselves (`qwen3-0.6b`): read the kind from the end.
+        base, _, kind = key.rpartition(".")
+        if base and kind in {"base", "finetuned"}:
+            return cls(base, kind)
+        base, _, recipe = key.partition(".merged.")
+        if base and recipe and "." not in recipe:
+            return cls(base, "merged", recipe)
         raise ValueError(
             f"{key!r} is not a checkpoint key: expected `<base>.base`, `<base>.finetuned` or `<base>.merged.<recipe>`"
         )

@@ -1,0 +1,56 @@
+"""The comparison report on known numbers: deltas vs base and vs published, the best α, rendering."""
+
+import polars as pl
+import pytest
+
+from luth_pipeline.core.eval.report import bar_chart_png, build_comparison, render_markdown
+from luth_pipeline.core.eval.runner import SCORES_SCHEMA
+
+REFERENCES = {"Luth-0.6B-Instruct": {"base_model": "qwen3-0.6b", "language": "fr", "scores": {"mmlu": 40.23, "math_500": 43.0}}}
+
+# checkpoint -> (mmlu_fr, math_500_fr) as fractions
+SCORES = {
+    "qwen3-0.6b.base": (0.35, 0.30),
+    "qwen3-0.6b.finetuned": (0.38, 0.40),
+    "qwen3-0.6b.merged.slerp-050": (0.41, 0.42),  # mean 41.5: the best recipe
+    "qwen3-0.6b.merged.slerp-070": (0.40, 0.41),
+}
+
+
+def _scores() -> pl.DataFrame:
+    rows = []
+    for checkpoint, (mmlu, maths) in SCORES.items():
+        for task, metric, reference, score in (("mmlu_fr", "acc", "mmlu", mmlu), ("math_500_fr", "math_pass@1", "math_500", maths)):
+            common = {"checkpoint": checkpoint, "language": "fr", "task": task, "reference": reference, "stderr": 0.01,
+                      "run_std": 0.0, "num_runs": 1, "run_scores": [score], "num_samples": 100, "backend": "vllm", "model_path": "x"}
+            rows.append({**common, "metric": metric, "headline": True, "score": score})
+            rows.append({**common, "metric": metric + "_other", "headline": False, "score": 0.99})  # never reported
+    return pl.DataFrame(rows, schema=SCORES_SCHEMA)
+
+
+def test_deltas_published_and_best_recipe():
+    table = build_comparison(_scores(), REFERENCES)
+    assert table.height == 8  # headline rows only
+    row = table.filter((pl.col("checkpoint") == "qwen3-0.6b.merged.slerp-050") & (pl.col("task") == "mmlu_fr")).row(0, named=True)
+    assert row["score"] == pytest.approx(41.0) and row["delta_vs_base"] == pytest.approx(6.0)
+    assert row["published"] == pytest.approx(40.23) and row["delta_vs_published"] == pytest.approx(0.77)
+    best = table.filter(pl.col("best_recipe"))["checkpoint"].unique().to_list()
+    assert best == ["qwen3-0.6b.merged.slerp-050"]
+    base = table.filter(pl.col("kind") == "base")
+    assert base["delta_vs_base"].to_list() == [0.0, 0.0]
+    assert table["checkpoint"].to_list()[:4] == ["qwen3-0.6b.base", "qwen3-0.6b.finetuned",
+                                                 "qwen3-0.6b.merged.slerp-050", "qwen3-0.6b.merged.slerp-070"]
+
+
+def test_markdown_marks_the_best_recipe_and_lists_the_published_row():
+    markdown = render_markdown(build_comparison(_scores(), REFERENCES), {"temperature": 0.0})
+    assert "| checkpoint | math_500_fr | mmlu_fr | mean |" in markdown
+    assert "| **qwen3-0.6b.merged.slerp-050 ★** | **42.00 (+12.00)** | **41.00 (+6.00)** | **41.50** |" in markdown
+    assert "| qwen3-0.6b.base | 30.00 | 35.00 | 32.50 |" in markdown
+    assert "| *Luth-0.6B-Instruct (published)* | 43.00 | 40.23 | 41.61 |" in markdown
+    assert "- **temperature**: `0.0`" in markdown
+
+
+def test_chart_is_a_png():
+    png = bar_chart_png(build_comparison(_scores(), REFERENCES))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
