@@ -42,17 +42,18 @@ $(VENV_TRAIN)/.installed: constraints/train.txt
 	DS_BUILD_OPS=0 $(VENV_TRAIN)/bin/pip install -q -c constraints/train.txt 'axolotl[deepspeed]==0.19.*' 'deepspeed==0.18.9' dagster-pipes
 	touch $@
 
-# LightEval + vLLM for GPU evaluation (GPU hosts only; not part of `make test`). vLLM pins its
-# own torch (CUDA) and transformers, so it gets its own environment; plain lighteval (not the
-# `lighteval[vllm]` extra, which pins vllm<0.10.2) sits beside a current vllm, and our code is
-# installed without dependencies. Dagster reaches it through Pipes (eval.python in gpu.yaml).
+# vLLM for GPU generation and evaluation (GPU hosts only; not part of `make test`). vLLM pins its
+# own CUDA torch and transformers, so it gets its own environment: vLLM first, then the project
+# (plain lighteval, not `lighteval[vllm]`, which pins vllm<0.10.2) with vLLM's torch and
+# transformers held by a constraints file. Dagster reaches it through Pipes (eval.python in
+# gpu.yaml), and Dagster itself can run from it for the offline-vLLM LLM endpoint.
 VENV_SERVE := .venv-serve
 $(VENV_SERVE)/.installed: pyproject.toml
 	test -x $(VENV_SERVE)/bin/python || $(PYTHON) -m venv $(VENV_SERVE)
 	$(VENV_SERVE)/bin/pip install -q --upgrade pip
-	$(VENV_SERVE)/bin/pip install -q 'vllm>=0.32,<0.34' 'lighteval>=0.13,<0.14' 'huggingface_hub<2' 'xxhash<4' \
-		dagster-pipes 'polars>=1.30,<2' 'pyarrow>=18' 'pyyaml>=6,<7' 'pydantic>=2.12.5,<3' 'langdetect>=1.0.9,<2'
-	$(VENV_SERVE)/bin/pip install -q --no-deps -e .
+	$(VENV_SERVE)/bin/pip install -q 'vllm>=0.32,<0.34'
+	$(VENV_SERVE)/bin/pip freeze | grep -iE '^(torch|transformers|triton)==' > $(VENV_SERVE)/held.txt
+	$(VENV_SERVE)/bin/pip install -q -c $(VENV_SERVE)/held.txt -e '.[serve]'
 	$(VENV_SERVE)/bin/python -m nltk.downloader -q punkt punkt_tab
 	touch $@
 

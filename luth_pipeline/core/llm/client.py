@@ -200,9 +200,28 @@ class LLMClient:
             stats.attempts += len(chunk)
             try:
                 responses = self.backend.generate_batch([r for _, r in chunk])
-            except LLMError as exc:
-                responses = [self._failed(exc) for _ in chunk]
+            except LLMSetupError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad request (a prompt too long…) fails the engine call
+                if len(chunk) == 1:
+                    responses = [self._failed_batch_call(exc, chunk[0][1])]
+                else:  # find it: each request alone, so only the bad ones fail
+                    self.logger.warning(redact(f"a batch of {len(chunk)} failed ({type(exc).__name__}: {exc}); "
+                                               "retrying its requests one by one", self._secrets))
+                    stats.attempts += len(chunk)
+                    responses = [self._one_alone(request) for _, request in chunk]
             yield from ((key, response) for (key, _), response in zip(chunk, responses, strict=True))
+
+    def _one_alone(self, request: LLMRequest) -> LLMResponse:
+        try:
+            return self.backend.generate_batch([request])[0]
+        except LLMSetupError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded as this row's failure
+            return self._failed_batch_call(exc, request)
+
+    def _failed_batch_call(self, exc: BaseException, request: LLMRequest) -> LLMResponse:
+        return self._failed(exc, request, reason=None if isinstance(exc, LLMError) else f"unexpected_{type(exc).__name__}")
 
     def _call_with_retries(self, request: LLMRequest, stats: GenerationStats, lock: threading.Lock) -> LLMResponse:
         def count_attempt():

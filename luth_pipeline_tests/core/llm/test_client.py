@@ -8,12 +8,13 @@ import time
 import pytest
 
 from luth_pipeline.core.llm.backends import make_backend
+from luth_pipeline.core.llm.backends.base import LLMBackend
 from luth_pipeline.core.llm.cache import FixtureResponseCache, LayeredCache, SQLiteResponseCache, request_to_json
 from luth_pipeline.core.llm.client import LLMClient
 from luth_pipeline.core.llm.config import EndpointConfig, ModelPrice
 from luth_pipeline.core.llm.errors import FailureRateExceeded, LLMSetupError
 from luth_pipeline.core.llm.ratelimit import RateLimiter, TokenBucket
-from luth_pipeline.core.llm.types import LLMRequest
+from luth_pipeline.core.llm.types import LLMRequest, LLMResponse
 from luth_pipeline_tests.servers import Completion, GeminiServer, OpenAIChatServer, Reply
 
 
@@ -185,3 +186,34 @@ def test_an_endpoint_key_variable_of_its_own_is_read_from_the_environment(monkey
     monkeypatch.setenv("OPENAI_API_KEY", "from-env-not-the-resource")
     assert api_key_for(openai, resource_keys) == "sk-openai"  # the resource's dg.EnvVar value wins
     assert api_key_for(EndpointConfig(backend="openai", base_url="http://127.0.0.1:1/v1"), resource_keys) is None
+
+
+class _OfflineEngine(LLMBackend):
+    """A batched backend shaped like vLLM's `LLM.chat`: one prompt it cannot take (too long)
+    fails the whole call with a ValueError."""
+
+    batched = True
+
+    def __init__(self):
+        super().__init__("offline", EndpointConfig(backend="vllm", batch_size=4))
+        self.calls: list[int] = []
+
+    def generate_batch(self, requests):
+        self.calls.append(len(requests))
+        if any("TOO LONG" in r.messages[-1]["content"] for r in requests):
+            raise ValueError("The decoder prompt (length 9000) is longer than the maximum model length of 8192.")
+        return [LLMResponse(text="ok: " + r.messages[-1]["content"], finish_reason="stop") for r in requests]
+
+
+def test_one_bad_prompt_fails_its_row_not_its_batch(tmp_path):
+    requests = _requests(10)
+    requests[5] = LLMRequest(model="m", messages=({"role": "user", "content": "TOO LONG"},), row_id="row/5")
+    engine = _OfflineEngine()
+    client = LLMClient(engine, LayeredCache(SQLiteResponseCache(tmp_path / "c.sqlite")))
+    result = client.generate(requests)
+    assert engine.calls == [4, 4, 1, 1, 1, 1, 2]  # the failing batch of 4, retried one by one
+    assert [r.text for r in result.responses] == [f"ok: question {i}" if i != 5 else "" for i in range(10)]
+    assert "unexpected_ValueError" in result.responses[5].error and "longer than the maximum" in result.responses[5].error
+    assert result.stats.failed == 1
+    again = client.generate(requests)  # finished rows are cached; only the failed one is tried again
+    assert engine.calls[7:] == [1] and again.responses[5].error

@@ -21,7 +21,7 @@ def import_vllm():
     except ImportError as exc:
         raise LLMSetupError(
             "the `vllm` backend needs vLLM, which lives in its own environment: on a GPU host run "
-            "`python -m venv .venv-serve && .venv-serve/bin/pip install -e '.[serve]'` and run the stage from it, "
+            "`make .venv-serve` and run the stage from it (.venv-serve/bin/dagster …), "
             "or serve the model with `vllm serve` and use an `openai` endpoint instead"
         ) from exc
     return vllm
