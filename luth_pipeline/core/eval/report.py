@@ -8,7 +8,6 @@ base model highlighted, and a grouped bar chart.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import yaml
 from luth_pipeline.core.checkpoints import CheckpointKey
 from luth_pipeline.core.config.base import ConfigError
 from luth_pipeline.core.eval.datasets import resolve
+from luth_pipeline.core.plots import png_bytes, pyplot
 
 COMPARISON_SCHEMA = {
     "base_model": pl.String,
@@ -167,10 +167,7 @@ def render_markdown(comparison: pl.DataFrame, settings: dict[str, Any]) -> str:
 
 def bar_chart_png(comparison: pl.DataFrame, language: str = "fr") -> bytes:
     """Grouped bars: one group per task, one bar per checkpoint (+ published numbers, hatched)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     part = comparison.filter(pl.col("language") == language)
     if part.is_empty():
@@ -197,7 +194,4 @@ def bar_chart_png(comparison: pl.DataFrame, language: str = "fr") -> bytes:
     ax.set_title(f"{language.upper()} suite: base vs fine-tuned vs merges vs published")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig, dpi=110)

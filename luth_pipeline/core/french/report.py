@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
 
 from luth_pipeline.core.french.filters import StepStats
+from luth_pipeline.core.plots import png_bytes, pyplot
 
 MESSAGES = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
 CHAT_SCHEMA = {"id": pl.Utf8, "messages": MESSAGES, "source": pl.Utf8, "source_id": pl.Utf8,
@@ -32,10 +32,7 @@ def steps_markdown(stats: Sequence[StepStats]) -> str:
 
 
 def language_histogram_png(counts: Mapping[str, int], title: str) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ordered = sorted(counts.items(), key=lambda kv: -kv[1])
     fig, ax = plt.subplots(figsize=(6, 3), dpi=100)
@@ -43,7 +40,4 @@ def language_histogram_png(counts: Mapping[str, int], title: str) -> bytes:
     ax.set_ylabel("rows")
     ax.set_title(title)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig)

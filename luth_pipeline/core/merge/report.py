@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+from luth_pipeline.core.plots import png_bytes, pyplot
 
 
 def schedule_table(schedule: dict[str, list[float]]) -> str:
@@ -16,10 +16,7 @@ def schedule_table(schedule: dict[str, list[float]]) -> str:
 
 
 def schedule_plot_png(schedule: dict[str, list[float]], title: str) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 3), dpi=100)
     for group, values in sorted(schedule.items()):
@@ -31,7 +28,4 @@ def schedule_plot_png(schedule: dict[str, list[float]], title: str) -> bytes:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 
+from luth_pipeline.core.plots import png_bytes, pyplot
 from luth_pipeline.core.scholar.chain import StepStats
 
 
 def subject_mix_png(ours: Mapping[str, float], reference: Mapping[str, float], title: str) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     subjects = list(dict.fromkeys([*reference, *ours]))
     x = range(len(subjects))
@@ -24,10 +21,7 @@ def subject_mix_png(ours: Mapping[str, float], reference: Mapping[str, float], t
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig, metadata={"Software": None})
 
 
 def mix_markdown(ours: Mapping[str, float], reference: Mapping[str, float], counts: Mapping[str, int]) -> str:

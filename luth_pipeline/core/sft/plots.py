@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
+
+from luth_pipeline.core.plots import png_bytes, pyplot
 
 
 def length_histogram_png(doc_lengths, bin_fill, capacity: int, title: str) -> bytes:
     """Two panels: document length distribution, and how full the packed bins are."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
     lengths = np.asarray(doc_lengths)
@@ -25,7 +23,4 @@ def length_histogram_png(doc_lengths, bin_fill, capacity: int, title: str) -> by
     right.set(title=f"bin fill ({fill.mean() if fill.size else 0:.2f}% mean)", xlabel="% of sequence_len used", ylabel="bins")
     fig.suptitle(title)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig, dpi=80)

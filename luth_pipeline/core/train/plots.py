@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
+
+from luth_pipeline.core.plots import png_bytes, pyplot
 
 
 def loss_curve_png(steps: Sequence[int], losses: Sequence[float], learning_rates: Sequence[float | None],
                    tokens_per_s: Sequence[float | None], title: str) -> bytes:
     """Three panels: training loss, learning-rate schedule, throughput per logging step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (loss_ax, lr_ax, tps_ax) = plt.subplots(1, 3, figsize=(12, 3.5))
     loss_ax.plot(steps, losses, marker=".", color="#3b6ea5")
@@ -27,7 +25,4 @@ def loss_curve_png(steps: Sequence[int], losses: Sequence[float], learning_rates
     tps_ax.set(title="throughput", xlabel="optimizer step", ylabel="tokens/s")
     fig.suptitle(title)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig, dpi=80)

@@ -4,7 +4,6 @@ counts, and a length plot embedded inline."""
 from __future__ import annotations
 
 import base64
-import io
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import dagster as dg
 import polars as pl
 
 from luth_pipeline.core.llm.client import GenerationStats
+from luth_pipeline.core.plots import png_bytes, pyplot
 
 
 def llm_metadata(step: str, stats: GenerationStats) -> dict:
@@ -30,12 +30,7 @@ def rejects_metadata(rejects: pl.DataFrame) -> dict:
 
 def length_plot(lengths: dict[str, list[int]], title: str, path: Path) -> dict:
     """A per-source histogram of character lengths, written beside the data and shown inline."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = pyplot().subplots(figsize=(6, 3.2))
     for label, values in lengths.items():
         if values:
             ax.hist(values, bins=20, alpha=0.6, label=f"{label} (n={len(values)})")
@@ -44,11 +39,9 @@ def length_plot(lengths: dict[str, list[int]], title: str, path: Path) -> dict:
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
+    png = png_bytes(fig, dpi=90)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buffer.getvalue())
-    inline = base64.b64encode(buffer.getvalue()).decode()
+    path.write_bytes(png)
+    inline = base64.b64encode(png).decode()
     return {"length_plot_path": dg.MetadataValue.path(str(path)),
             "length_plot": dg.MetadataValue.md(f"![{title}](data:image/png;base64,{inline})")}
