@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ class BlobStore:
     def __init__(self, root: str):
         self.root = root.rstrip("/")
         self.fs, self._base = pafs.FileSystem.from_uri(self.root if "://" in self.root else str(Path(self.root).absolute()))
+        # Downloads run in threads: two copies of one PDF (a shared correction) must store it once.
+        self._lock = threading.Lock()
 
     def _path(self, sha256: str) -> str:
         return f"{self._base}/{sha256[:2]}/{sha256}.pdf"
@@ -46,14 +49,15 @@ class BlobStore:
     def put(self, data: bytes) -> tuple[str, bool]:
         """Store `data`; returns (sha256, whether it was new)."""
         sha256 = hashlib.sha256(data).hexdigest()
-        if self.exists(sha256):
-            return sha256, False
-        path = self._path(sha256)
-        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        tmp = f"{path}.{random.getrandbits(32):08x}.tmp"
-        with self.fs.open_output_stream(tmp) as sink:
-            sink.write(data)
-        self.fs.move(tmp, path)  # atomic rename locally; a single PUT on object stores
+        with self._lock:
+            if self.exists(sha256):
+                return sha256, False
+            path = self._path(sha256)
+            self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+            tmp = f"{path}.{random.getrandbits(32):08x}.tmp"
+            with self.fs.open_output_stream(tmp) as sink:
+                sink.write(data)
+            self.fs.move(tmp, path)  # atomic rename locally; a single PUT on object stores
         return sha256, True
 
     def get(self, sha256: str) -> bytes:
