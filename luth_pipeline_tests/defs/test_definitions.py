@@ -34,3 +34,20 @@ def test_core_never_imports_dagster():
         str(p) for p in core.rglob("*.py") if any(line.lstrip().startswith(("import dagster", "from dagster")) for line in p.read_text().splitlines())
     ]
     assert offenders == []
+
+
+def test_gpu_bound_assets_are_in_the_gpu_pool(tmp_path):
+    """Training, merging, evaluation always; a Tulu step only when it generates with vLLM on this host."""
+    profile = tmp_path / "offline_vllm.yaml"
+    profile.write_text("extends: local\ntulu:\n  translate: {endpoint: vllm_offline, model: Qwen/Qwen3-32B}\n"
+                       "llm:\n  endpoints:\n    vllm_offline: {backend: vllm}\n")
+    script = ("import dagster as dg\nfrom luth_pipeline.definitions import defs\ng = defs().resolve_asset_graph()\n"
+              "print(sorted(k.to_user_string() for k in g.get_all_asset_keys() if 'gpu' in g.get(k).pools))")
+    env = {**__import__("os").environ, "LUTH_PROFILE": str(profile)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == str(
+        ["benchmark_scores", "finetuned_checkpoint", "merged_checkpoint", "tulu_prompts_fr"])
+    local = defs().resolve_asset_graph()
+    assert {k.to_user_string() for k in local.get_all_asset_keys() if "gpu" in local.get(k).pools} == {
+        "benchmark_scores", "finetuned_checkpoint", "merged_checkpoint"}

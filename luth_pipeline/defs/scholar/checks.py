@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from luth_pipeline.core.scholar.anomalies import french_problem, latex_problem
+from luth_pipeline.defs.chat_checks import chat_shape_result
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 ASSET = "scholar_exercises"
@@ -12,14 +13,7 @@ ASSET = "scholar_exercises"
 @dg.asset_check(asset=ASSET, blocking=True,
                 description="Unique ids; every row is one non-empty user turn then one non-empty assistant turn.")
 def scholar_chat_shape(luth_storage: LuthStorage):
-    data = luth_storage.store.read(ASSET)
-    bad = [row["id"] for row in data.select("id", "messages").iter_rows(named=True)
-           if [m["role"] for m in row["messages"]] != ["user", "assistant"]
-           or any(not m["content"].strip() for m in row["messages"])]
-    duplicated = data.filter(pl.col("id").is_duplicated())["id"].unique().to_list()
-    return dg.AssetCheckResult(passed=not bad and not duplicated and data.height > 0,
-                               metadata={"rows": data.height, "malformed_rows": len(bad), "examples": bad[:5],
-                                         "duplicate_ids": duplicated[:5]})
+    return chat_shape_result(luth_storage.store.read(ASSET))
 
 
 @dg.asset_check(asset=ASSET, blocking=True,

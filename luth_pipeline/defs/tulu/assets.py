@@ -68,6 +68,12 @@ def tulu_prompts(context: dg.AssetExecutionContext, luth_config: LuthConfig, lut
     })
 
 
+def _gpu_pool(*stages) -> str | None:
+    """The `gpu` concurrency pool when a stage generates with vLLM on this host's GPU."""
+    backends = {endpoint_of(_profile.llm, stage).backend for stage in stages if stage is not None}
+    return "gpu" if "vllm" in backends else None
+
+
 @dg.asset(
     group_name="tulu",
     kinds={"python", "polars", "parquet"},
@@ -76,6 +82,7 @@ def tulu_prompts(context: dg.AssetExecutionContext, luth_config: LuthConfig, lut
                 "output is French (langdetect), its length ratio is sane and code blocks/LaTeX/markdown survive.",
     code_version=f"{CODE_VERSION}-" + stage_fingerprint(_tulu.translate, _tulu.translation_checks,
                                                          *_endpoints(_tulu.translate), *_template_texts("translate")),
+    pool=_gpu_pool(_tulu.translate),
 )
 @one_writer_per_partition
 def tulu_prompts_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage,
@@ -115,6 +122,7 @@ def tulu_prompts_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, 
     code_version=f"{CODE_VERSION}-" + stage_fingerprint(_tulu.answer, _tulu.judge, _tulu.answer_checks,
                                                          *_endpoints(_tulu.answer, _tulu.judge),
                                                          *_template_texts("answer", "judge")),
+    pool=_gpu_pool(_tulu.answer, _tulu.judge),
 )
 @one_writer_per_partition
 def tulu_answers_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage,

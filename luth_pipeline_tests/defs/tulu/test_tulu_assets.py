@@ -5,6 +5,7 @@ import dagster as dg
 import polars as pl
 
 from luth_pipeline.core.config import load_profile
+from luth_pipeline.defs.tulu import checks as tulu_checks
 from luth_pipeline.defs.tulu.assets import tulu_answers_fr, tulu_prompts, tulu_prompts_fr
 from luth_pipeline.resources import LuthConfig, LuthStorage
 from luth_pipeline.resources.llm import LLMClientResource
@@ -30,8 +31,12 @@ def _metadata(result, key):
 
 def test_tulu_assets_materialize_with_realistic_french_rows(tmp_path, tiny_model_path):
     resources = _resources(tmp_path)
-    result = dg.materialize([tulu_prompts, tulu_prompts_fr, tulu_answers_fr], resources=resources)
+    checks = [tulu_checks.tulu_chat_shape, tulu_checks.tulu_lineage, tulu_checks.tulu_french]
+    result = dg.materialize([tulu_prompts, tulu_prompts_fr, tulu_answers_fr, *checks], resources=resources)
     assert result.success
+    evaluations = result.get_asset_check_evaluations()
+    assert sorted(e.check_name for e in evaluations) == ["tulu_chat_shape", "tulu_french", "tulu_lineage"]
+    assert all(e.passed for e in evaluations)
     store = resources["luth_storage"].store
     prompts = store.read("tulu_prompts")
     answers = store.read("tulu_answers_fr")
@@ -65,3 +70,25 @@ def test_tulu_assets_materialize_with_realistic_french_rows(tmp_path, tiny_model
     assert _metadata(again, "tulu_prompts_fr")["llm/translate/calls_made"] == 0
     assert _metadata(again, "tulu_answers_fr")["llm/answer/calls_made"] == 0
     assert store.read("tulu_answers_fr").equals(answers)
+
+
+def test_tulu_checks_catch_english_answers_orphans_and_bad_shapes(tmp_path):
+    resources = _resources(tmp_path)
+    store = resources["luth_storage"].store
+    store.write(pl.DataFrame({"id": ["tulu_prompts_fr/a"], "prompt": ["Écris un poème sur la mer."]}), "tulu_prompts_fr")
+    rows = [
+        ("tulu_answers_fr/a", "tulu_prompts_fr/a", [("user", "Écris un poème sur la mer."),
+                                                    ("assistant", "La mer chante sous le vent du soir, et la vague revient.")]),
+        ("tulu_answers_fr/b", "tulu_prompts_fr/gone", [("user", "Écris un poème sur la mer."),
+                                                       ("assistant", "The sea sings under the evening wind, and the wave returns.")]),
+        ("tulu_answers_fr/c", "tulu_prompts_fr/a", [("user", "Écris un poème sur la mer."), ("assistant", "  ")]),
+    ]
+    store.write(pl.DataFrame({"id": [r[0] for r in rows], "parent_id": [r[1] for r in rows],
+                              "messages": [[{"role": role, "content": text} for role, text in r[2]] for r in rows]}),
+                "tulu_answers_fr")
+    shape = tulu_checks.tulu_chat_shape(resources["luth_storage"])
+    lineage = tulu_checks.tulu_lineage(resources["luth_storage"])
+    french = tulu_checks.tulu_french(resources["luth_config"], resources["luth_storage"])
+    assert not shape.passed and shape.metadata["examples"].value == ["tulu_answers_fr/c"]
+    assert not lineage.passed and lineage.metadata["examples"].value == ["tulu_answers_fr/b"]
+    assert not french.passed and "tulu_answers_fr/b" in french.metadata["examples"].value
