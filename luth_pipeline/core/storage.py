@@ -11,7 +11,6 @@ object-store root go through a local mirror (`local_dir` → write → `publish_
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import tempfile
@@ -132,6 +131,9 @@ class DatasetStore:
     def dir_uri(self, asset: str, partition=None, name: str | None = None) -> str:
         return f"{self.root}/{asset}/{partition_dirname(partition)}" + (f"/{name}" if name else "")
 
+    def _dir_path(self, asset: str, partition, name: str | None) -> str:
+        return f"{self._base}/{asset}/{partition_dirname(partition)}" + (f"/{name}" if name else "")
+
     def _remote_files(self, remote: str) -> dict[str, pafs.FileInfo]:
         infos = self.fs.get_file_info(pafs.FileSelector(remote, recursive=True, allow_not_found=True))
         return {i.path[len(remote) + 1 :]: i for i in infos if i.type == pafs.FileType.File}
@@ -141,7 +143,7 @@ class DatasetStore:
         local = self.local_dir(asset, partition, name)
         if self.is_local:
             return str(local)
-        remote = f"{self._base}/{asset}/{partition_dirname(partition)}" + (f"/{name}" if name else "")
+        remote = self._dir_path(asset, partition, name)
         ours = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
         pafs.copy_files(str(local), remote, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
         for stale in set(self._remote_files(remote)) - ours:  # files of an older version, e.g. more shards
@@ -154,7 +156,7 @@ class DatasetStore:
         local = self.local_dir(asset, partition, name)
         if self.is_local:
             return local
-        remote = f"{self._base}/{asset}/{partition_dirname(partition)}" + (f"/{name}" if name else "")
+        remote = self._dir_path(asset, partition, name)
         local.mkdir(parents=True, exist_ok=True)
         with FileLock(local.parent / f".{local.name}.fetch.lock"):
             theirs = self._remote_files(remote)
@@ -190,35 +192,27 @@ def atomic_directory(target: Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _swap_in(tmp: Path, target: Path, attempts: int = 5) -> None:
-    """Rename `tmp` to `target`, moving an existing `target` aside first. Another writer may put
-    a `target` back between the two renames (the rename then fails with ENOTEMPTY): move that one
-    aside too and retry; the last complete folder wins, never a mix of two. On any other error
-    the previous `target` is put back."""
-    for _ in range(attempts):
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Rename `tmp` to `target`, moving an existing `target` aside first, under a lock: concurrent
+    writers (threads or processes) swap one after the other, the last complete folder wins, never
+    a mix of two. If the rename fails, the previous `target` is put back."""
+    with FileLock(target.parent / f".{target.name}.swap.lock"):
         old = _move_aside(target)
         try:
             os.replace(tmp, target)
-        except OSError as exc:
-            if old is not None and not target.exists():
+        except OSError:
+            if old is not None:
                 os.replace(old, target)
                 old = None
-            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                continue
             raise
         finally:
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
-        return
-    raise RuntimeError(f"could not move {tmp} into place at {target}: other writers kept replacing it")
 
 
 def _move_aside(target: Path) -> Path | None:
     if not target.exists():
         return None
     old = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
-    try:
-        os.replace(target, old)
-    except FileNotFoundError:  # another writer moved it aside first
-        return None
+    os.replace(target, old)
     return old

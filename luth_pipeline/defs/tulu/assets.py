@@ -70,7 +70,9 @@ def tulu_prompts(context: dg.AssetExecutionContext, luth_config: LuthConfig, lut
 
 def _gpu_pool(*stages) -> str | None:
     """The `gpu` concurrency pool when a stage generates with vLLM on this host's GPU."""
-    backends = {endpoint_of(_profile.llm, stage).backend for stage in stages if stage is not None}
+    # An endpoint the profile lacks fails when the step runs, with its own message; not at import.
+    endpoints = [_profile.llm.endpoints.get(stage.endpoint) for stage in stages if stage is not None]
+    backends = {endpoint.backend for endpoint in endpoints if endpoint is not None}
     return "gpu" if "vllm" in backends else None
 
 
