@@ -204,7 +204,7 @@ class LLMClient:
                 raise
             except Exception as exc:  # noqa: BLE001 - one bad request (a prompt too long…) fails the engine call
                 if len(chunk) == 1:
-                    responses = [self._failed_batch_call(exc, chunk[0][1])]
+                    responses = [self._failed(exc, chunk[0][1])]
                 else:  # find it: each request alone, so only the bad ones fail
                     self.logger.warning(redact(f"a batch of {len(chunk)} failed ({type(exc).__name__}: {exc}); "
                                                "retrying its requests one by one", self._secrets))
@@ -218,10 +218,7 @@ class LLMClient:
         except LLMSetupError:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded as this row's failure
-            return self._failed_batch_call(exc, request)
-
-    def _failed_batch_call(self, exc: BaseException, request: LLMRequest) -> LLMResponse:
-        return self._failed(exc, request, reason=None if isinstance(exc, LLMError) else f"unexpected_{type(exc).__name__}")
+            return self._failed(exc, request)
 
     def _call_with_retries(self, request: LLMRequest, stats: GenerationStats, lock: threading.Lock) -> LLMResponse:
         def count_attempt():
@@ -246,10 +243,8 @@ class LLMClient:
                     return self.backend.generate(request)
         except LLMSetupError:
             raise
-        except LLMError as exc:
+        except Exception as exc:  # noqa: BLE001 - an SDK bug or an unexpected body: one row fails, not the stage
             return self._failed(exc, request)
-        except Exception as exc:  # an SDK bug or an unexpected body: one row fails, not the stage
-            return self._failed(exc, request, reason=f"unexpected_{type(exc).__name__}")
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     def _note_retry(self, request: LLMRequest, stats: GenerationStats, lock: threading.Lock):
@@ -262,8 +257,9 @@ class LLMClient:
 
         return before_sleep
 
-    def _failed(self, exc: BaseException, request: LLMRequest | None = None, reason: str | None = None) -> LLMResponse:
-        reason = reason or getattr(exc, "reason", "error")
+    def _failed(self, exc: BaseException, request: LLMRequest | None = None) -> LLMResponse:
+        # Our errors carry their reason (`rate_limited`, `server_error_500`…); anything else is unexpected.
+        reason = exc.reason if isinstance(exc, LLMError) else f"unexpected_{type(exc).__name__}"
         message = redact(f"{reason}: {exc}", self._secrets)
         where = f" (row {request.row_id})" if request is not None and request.row_id else ""
         self.logger.warning(f"LLM request failed{where}: {message}")

@@ -15,9 +15,9 @@ from luth_pipeline.core.checkpoints import checkpoint_location
 from luth_pipeline.core.config import stage_fingerprint
 from luth_pipeline.core.eval.report import bar_chart_png, build_comparison, load_reference_scores, render_markdown
 from luth_pipeline.core.eval.runner import EvalResult, evaluate_checkpoint
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.partitions import checkpoint_partitions
 from luth_pipeline.profile import current_profile
-from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 CODE_VERSION = "eval-v1"

@@ -7,10 +7,10 @@ import dagster as dg
 from luth_pipeline.core.config import stage_fingerprint
 from luth_pipeline.core.french import default_steps, run_filters
 from luth_pipeline.core.french.report import FRENCH_SCHEMA, REJECT_COLUMNS, frame, language_histogram_png, steps_markdown
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata, markdown_preview
 from luth_pipeline.defs.partitions import source_partitions
 from luth_pipeline.profile import current_profile
-from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 CODE_VERSION = "french-v1"

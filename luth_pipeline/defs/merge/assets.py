@@ -11,9 +11,9 @@ from luth_pipeline.core.merge.checkpoint_files import local_checkpoint, paramete
 from luth_pipeline.core.merge.recipes import load_catalogue, load_recipes, template_path
 from luth_pipeline.core.merge.report import schedule_plot_png, schedule_table
 from luth_pipeline.core.merge.run import merge_checkpoints
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.partitions import checkpoint_partitions, merge_partitions
 from luth_pipeline.profile import current_profile
-from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 CODE_VERSION = "merge-v1"

@@ -18,11 +18,11 @@ from luth_pipeline.core.scholar.download import BlobStore
 from luth_pipeline.core.scholar.exercises import build_exercises, reject_counts, subject_mix
 from luth_pipeline.core.scholar.inventory import build_inventory, open_exam
 from luth_pipeline.core.scholar.report import counts_markdown, mix_markdown, steps_markdown, subject_mix_png
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata, markdown_preview
 from luth_pipeline.defs.scholar.tables import EXERCISE_SCHEMA, EXTRACTION_SCHEMA, PDF_SCHEMA, frame
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
-from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources.llm import LLMClientResource
 
 CODE_VERSION = "scholar-v1"

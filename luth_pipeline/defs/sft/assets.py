@@ -14,10 +14,10 @@ from luth_pipeline.core.sft import checks as core_checks
 from luth_pipeline.core.sft.hf_dataset import push_to_hub
 from luth_pipeline.core.sft.packing import PACKED_COLUMNS
 from luth_pipeline.core.sft.plots import length_histogram_png
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import column_schema, dataset_metadata, markdown_preview
 from luth_pipeline.defs.partitions import base_model_partitions
 from luth_pipeline.profile import current_profile
-from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 CODE_VERSION = "sft-1"

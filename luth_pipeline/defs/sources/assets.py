@@ -6,10 +6,10 @@ import polars as pl
 from luth_pipeline.core.config import stage_fingerprint
 from luth_pipeline.core.french.report import CHAT_SCHEMA, frame
 from luth_pipeline.core.sources import load_source
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata
 from luth_pipeline.defs.partitions import source_partitions
 from luth_pipeline.profile import current_profile
-from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 CODE_VERSION = "sources-v1"

@@ -8,10 +8,10 @@ from luth_pipeline.core.config import stage_fingerprint
 from luth_pipeline.core.config.profile import REPO_ROOT
 from luth_pipeline.core.train import run as train_run
 from luth_pipeline.core.train.plots import loss_curve_png
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.partitions import base_model_partitions
 from luth_pipeline.defs.sft.gate import training_data_problems
 from luth_pipeline.profile import current_profile
-from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 CODE_VERSION = "train-1"

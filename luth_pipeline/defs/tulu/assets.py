@@ -11,11 +11,11 @@ from luth_pipeline.core.llm.factory import endpoint_of
 from luth_pipeline.core.tulu.generate import answer_prompts, translate_prompts
 from luth_pipeline.core.tulu.load import load_prompts
 from luth_pipeline.core.tulu.prompts import PromptTemplate
+from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata
 from luth_pipeline.defs.tulu.metadata import length_plot, llm_metadata, rejects_metadata
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
-from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.resources.llm import LLMClientResource
 
 CODE_VERSION = "tulu-1"
