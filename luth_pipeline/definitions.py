@@ -19,7 +19,12 @@ def shared_resources() -> dict:
     }
 
 
+# The profile's `executor` value names one of Dagster's executors (profiles choose values only).
+EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     stages = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-    return dg.Definitions.merge(stages, dg.Definitions(resources=shared_resources()))
+    shared = dg.Definitions(resources=shared_resources(), executor=EXECUTORS[current_profile().executor])
+    return dg.Definitions.merge(stages, shared)

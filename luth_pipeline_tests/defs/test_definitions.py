@@ -51,3 +51,17 @@ def test_gpu_bound_assets_are_in_the_gpu_pool(tmp_path):
     local = defs().resolve_asset_graph()
     assert {k.to_user_string() for k in local.get_all_asset_keys() if "gpu" in local.get(k).pools} == {
         "benchmark_scores", "finetuned_checkpoint", "merged_checkpoint"}
+
+
+# Libraries a step imports when it runs; loading the code location (every run and every step
+# process does) must not pay for them.
+HEAVY_LIBRARIES = ["torch", "transformers", "datasets", "lighteval", "mergekit", "vllm", "pymupdf", "fitz",
+                   "google.genai", "trl", "peft", "accelerate", "inspect_ai", "sklearn", "datasketch"]
+
+
+def test_definitions_load_without_heavy_libraries():
+    script = ("import json, sys\nfrom luth_pipeline.definitions import defs\ndefs().resolve_asset_graph()\n"
+              f"print(json.dumps([m for m in {HEAVY_LIBRARIES!r} if m in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]", "imported at definitions load: " + out.stdout

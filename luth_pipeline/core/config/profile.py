@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import ValidationError
@@ -44,6 +44,10 @@ class Profile(StrictModel):
     seed: int = 42
     # How many worker processes CPU-bound stages may use (0 = all cores).
     num_proc: int = 0
+    # How a run executes its steps: `in_process` runs an asset and its checks in the run's own
+    # process (a one-asset run pays one definitions load; right on a laptop), `multiprocess` gives
+    # every step its own process (isolation and parallel steps on a cluster pod).
+    executor: Literal["in_process", "multiprocess"] = "multiprocess"
     sources: dict[str, SourceConfig]
     french: FrenchFilterConfig = FrenchFilterConfig()
     llm: LLMConfig = LLMConfig()

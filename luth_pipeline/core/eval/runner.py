@@ -23,7 +23,6 @@ import polars as pl
 
 from luth_pipeline.core.eval.config import EvalConfig
 from luth_pipeline.core.eval.datasets import suite_tasks, task_catalogue, task_name
-from luth_pipeline.core.eval.metrics import HEADLINE_METRIC
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +203,7 @@ def _evaluate(model_path: str, config: EvalConfig, checkpoint: str, *, model, pr
     from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
 
     from luth_pipeline.core.eval.lighteval_compat import set_chat_template_kwargs, task_registry_without_builtins
+    from luth_pipeline.core.eval.metrics import HEADLINE_METRIC  # LightEval metrics: imported only to evaluate
 
     started = time.monotonic()
     suites = suite_tasks(config)

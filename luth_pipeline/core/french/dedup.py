@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
 from luth_pipeline.core.french.text import shingles
+
+if TYPE_CHECKING:  # datasketch (and SciPy under it) loads when a stage deduplicates, not with the definitions
+    from datasketch import MinHash
 
 
 class ExactDeduplicator:
@@ -30,6 +34,8 @@ class NearDeduplicator:
     """
 
     def __init__(self, threshold: float = 0.8, num_perm: int = 128, shingle_size: int = 5, seed: int = 1):
+        from datasketch import MinHash, MinHashLSH
+
         self.threshold, self.num_perm, self.shingle_size, self.seed = threshold, num_perm, shingle_size, seed
         self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
         # Generated once and shared: by default every MinHash draws its own permutation arrays.
@@ -37,6 +43,8 @@ class NearDeduplicator:
         self._kept: dict[str, np.ndarray] = {}  # hash values of kept rows, for confirming candidates
 
     def signature(self, normalized: str) -> MinHash:
+        from datasketch import MinHash
+
         minhash = MinHash(num_perm=self.num_perm, seed=self.seed, permutations=self._permutations)
         minhash.update_batch([s.encode() for s in shingles(normalized, self.shingle_size)])
         return minhash

@@ -11,11 +11,15 @@ import unicodedata
 from collections.abc import Callable
 from functools import cache
 
-from datasketch import MinHash, MinHashLSH
+from typing import TYPE_CHECKING
+
 from langdetect import DetectorFactory, LangDetectException, detect_langs
 from pylatexenc.latexwalker import LatexWalker, LatexWalkerError
 
 from luth_pipeline.core.scholar.config import FilterConfig
+
+if TYPE_CHECKING:  # datasketch (and SciPy under it) loads when exercises are filtered, not with the definitions
+    from datasketch import MinHash
 
 DetectorFactory.seed = 0  # langdetect is random by default; the filter must be reproducible
 
@@ -111,6 +115,8 @@ def restatement_problem(question: str, answer: str, threshold: float) -> str | N
 
 
 def _minhash(text: str, num_perm: int = 128) -> MinHash:
+    from datasketch import MinHash
+
     words = _WORD.findall(_normalize(text))
     shingles = {" ".join(words[i:i + 3]) for i in range(max(1, len(words) - 2))}
     mh = MinHash(num_perm=num_perm, seed=1)
@@ -123,6 +129,8 @@ class DuplicateIndex:
     """Exact (normalized) and near (MinHash LSH) duplicates of question + answer."""
 
     def __init__(self, threshold: float):
+        from datasketch import MinHashLSH
+
         self.lsh = MinHashLSH(threshold=threshold, num_perm=128)
         self.exact: dict[str, str] = {}
 

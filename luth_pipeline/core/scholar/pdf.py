@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-
-import pymupdf
+from typing import TYPE_CHECKING
 
 from luth_pipeline.core.scholar.config import PdfLimits
+
+if TYPE_CHECKING:  # PyMuPDF is imported where a PDF is opened, not when the definitions load
+    import pymupdf
 
 # What a file that is not a PDF usually turns out to be (first bytes → name).
 _MAGIC = {
@@ -71,6 +73,8 @@ def _open(data: bytes, limits: PdfLimits) -> pymupdf.Document:
     # whatever pages survived, which silently loses questions.
     if b"%%EOF" not in data[-2048:]:
         raise PdfRejected("truncated: no %%EOF marker at the end (interrupted download?); download it again")
+    import pymupdf
+
     try:
         doc = pymupdf.open(stream=data, filetype="pdf")
     except Exception as exc:  # MuPDF raises its own FileDataError/RuntimeError family
