@@ -179,7 +179,7 @@ def render_config(
         micro_batch_size=spec.micro_batch_size,
         gradient_accumulation_steps=spec.gradient_accumulation_steps,
         bf16=spec.bf16,
-        gradient_checkpointing=spec.gradient_checkpointing,
+        gradient_checkpointing=spec.gradient_checkpointing is not False,  # auto: upstream's true
         chunked_cross_entropy=spec.chunked_cross_entropy,
         seed=seed,
     )

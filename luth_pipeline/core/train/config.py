@@ -30,8 +30,12 @@ class ModelTrainSpec(StrictModel):
     optimizer: str = "adamw_torch_8bit"
     weight_decay: float = Field(0.01, ge=0)
     max_grad_norm: float = Field(0.1, gt=0)
+    # bf16 mixed precision. Axolotl: `bf16: true` (DeepSpeed's ZeRO bf16 optimizer keeps fp32 master
+    # weights); light engine: bf16 autocast over `train.master_weights` on CUDA.
     bf16: bool = True
-    gradient_checkpointing: bool = True
+    # `auto`: the light engine turns it on when its memory estimate exceeds the GPU (memory.py);
+    # Axolotl gets `true` (upstream's value).
+    gradient_checkpointing: bool | Literal["auto"] = "auto"
     # DeepSpeed config under configs/train/ (Axolotl engine); null = plain DDP / single process.
     deepspeed: Literal["zero1", "zero2", "zero3"] | None = "zero1"
     # Axolotl: also train on the end-of-turn token of assistant turns (upstream: 'turn').
@@ -76,9 +80,19 @@ class TrainConfig(StrictModel):
     # Per base model (keys of the profile's `base_models`).
     models: dict[str, ModelTrainSpec] = {}
     axolotl: AxolotlSettings = AxolotlSettings()
-    # Light engine attention: `auto` = flash_attention_2 when flash-attn and CUDA exist, else sdpa.
-    # Every choice keeps packed documents apart (varlen cu_seqlens or a block-diagonal mask).
-    attn_implementation: Literal["auto", "flash_attention_2", "flex_attention", "sdpa", "eager"] = "auto"
+    # Light engine attention: `auto` = flash-attn varlen (FA4/FA3/FA2) when installed, else
+    # flex_attention with a block-sparse document mask on CUDA; sdpa on CPU. Every choice keeps
+    # packed documents apart (varlen cu_seqlens, a BlockMask, or a dense block-diagonal mask).
+    attn_implementation: Literal["auto", "flash_attention_4", "flash_attention_3", "flash_attention_2",
+                                 "flex_attention", "sdpa", "eager"] = "auto"
+    # Light engine precision of the weights AdamW updates: fp32 master weights under bf16 autocast
+    # (what Axolotl/DeepSpeed do), or `bf16` (pure bf16: half the memory, but lr 2e-5 updates round away).
+    master_weights: Literal["fp32", "bf16"] = "fp32"
+    # Light engine data-parallel processes on this node (DDP through torchrun); the
+    # finetuned_checkpoint run asks the cluster for that many GPUs.
+    num_processes: PositiveInt = 1
+    # GPU memory the light engine plans against (GiB); null = the device's total memory.
+    memory_budget_gib: float | None = Field(None, gt=0)
     # Liger kernels (fused RMSNorm/SwiGLU/RoPE/linear+cross-entropy) when `liger-kernel` is installed.
     use_liger: Literal["auto", "on", "off"] = "auto"
     logging_steps: PositiveInt = 1
@@ -93,6 +107,11 @@ class TrainConfig(StrictModel):
     # their latest materializations in the Dagster instance (checks of another run count too).
     # Off only for data written outside Dagster (unit tests of the engines).
     require_passed_checks: bool = True
+
+    @property
+    def gpus_per_run(self) -> int:
+        """GPUs one finetuned_checkpoint run needs on its node (the engine's process count)."""
+        return self.axolotl.num_processes if self.engine == "axolotl" else self.num_processes
 
     def model(self, base_model: str) -> ModelTrainSpec:
         if base_model not in self.models:

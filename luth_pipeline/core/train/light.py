@@ -7,8 +7,11 @@ accumulation with the loss normalised by the token count of the whole accumulate
 resume exactly (optimizer, scheduler, RNG and data-order state).
 
 What we add: the packed collator (documents never see each other, see `packed.py`), the
-attention choice (flash-attn varlen when installed on CUDA, else SDPA with block-diagonal
-masks), and a callback that measures tokens/s, MFU and peak memory.
+attention choice (`attention.py`: flash-attn varlen when installed, else flex_attention with a
+block-sparse document mask on CUDA; SDPA on CPU), mixed precision as Axolotl/DeepSpeed do it
+(fp32 master weights and AdamW state, bf16 autocast for the matmuls: at lr 2e-5 a bf16 weight
+would round most updates away), gradient checkpointing switched on when the memory estimate
+says the run won't fit (`memory.py`), and a callback that measures tokens/s, MFU and peak memory.
 
 Needs torch + transformers only (the GPU benchmark imports it on a bare image).
 """
@@ -18,10 +21,12 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
@@ -29,6 +34,8 @@ from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from luth_pipeline.core.train import metrics as m
+from luth_pipeline.core.train.attention import fixed_row_width, is_varlen, resolve_attention
+from luth_pipeline.core.train.memory import GIB, plan_memory
 from luth_pipeline.core.train.packed import PackedCollator, PackedDataset
 
 logger = logging.getLogger(__name__)
@@ -47,8 +54,17 @@ class LightTrainSettings:
     max_grad_norm: float = 0.1
     # torch's fused AdamW kernel (one launch for all parameters; CPU and CUDA).
     optimizer: str = "adamw_torch_fused"
-    bf16: bool | None = None  # None: bf16 on CUDA, fp32 on CPU
-    gradient_checkpointing: bool = False
+    # bf16 autocast of the forward/backward matmuls. None: on CUDA (with bf16 support), off on CPU;
+    # True on CPU autocasts there too (slow: for tests of the mixed-precision path).
+    bf16: bool | None = None
+    # Precision of the weights the optimizer updates (and of its AdamW moments). fp32 is what
+    # DeepSpeed's bf16 optimizer and torch AMP do; bf16 ("pure bf16") halves that memory but at
+    # lr 2e-5 rounds most updates to nothing.
+    master_weights: Literal["fp32", "bf16"] = "fp32"
+    # None: on when the memory estimate exceeds the device's memory (see memory.py).
+    gradient_checkpointing: bool | None = None
+    # Device memory to plan against; None: the GPU's total memory (no budget on CPU).
+    memory_budget_gib: float | None = None
     attn_implementation: str = "auto"
     use_liger: str = "auto"
     save_steps: int | None = None  # None: one checkpoint per epoch
@@ -69,20 +85,8 @@ class LightTrainResult:
     settings: dict
 
 
-def has_flash_attn() -> bool:
-    return torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None
-
-
 def has_liger() -> bool:
     return torch.cuda.is_available() and importlib.util.find_spec("liger_kernel") is not None
-
-
-def resolve_attention(choice: str) -> str:
-    if choice == "auto":
-        return "flash_attention_2" if has_flash_attn() else "sdpa"
-    if choice == "flash_attention_2" and not has_flash_attn():
-        raise RuntimeError("attn_implementation flash_attention_2 needs CUDA and flash-attn (install the `gpu` extra's flash-attn build)")
-    return choice
 
 
 def resolve_liger(choice: str) -> bool:
@@ -165,9 +169,30 @@ class ThroughputCallback(TrainerCallback):
         self.train_time = time.perf_counter() - self._t_start
 
 
-def load_model(model_path: str, bf16: bool, attn_implementation: str):
-    dtype = torch.bfloat16 if bf16 else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, attn_implementation=attn_implementation)
+def _resolve_autocast(requested: bool | None) -> bool:
+    cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if requested is None:
+        return cuda_bf16  # CPU: fp32 (bf16 matmuls there are slow emulation)
+    if requested and torch.cuda.is_available() and not cuda_bf16:
+        raise RuntimeError(f"train bf16 is on but {torch.cuda.get_device_name()} has no bf16 support: set `bf16: false`")
+    return requested
+
+
+def _memory_budget(settings: LightTrainSettings) -> int | None:
+    if settings.memory_budget_gib is not None:
+        return int(settings.memory_budget_gib * GIB)
+    return int(torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory) if torch.cuda.is_available() else None
+
+
+def precision_label(master_weights: str, autocast: bool) -> str:
+    if master_weights == "bf16":
+        return "bf16 (pure: bf16 weights and optimizer state)"
+    return "bf16 autocast, fp32 master weights + optimizer state" if autocast else "fp32"
+
+
+def load_model(model_path: str, master_dtype: torch.dtype, attn_implementation: str):
+    """The weights the optimizer updates, in `master_dtype` (autocast makes the bf16 copies)."""
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=master_dtype, attn_implementation=attn_implementation)
     # The KV cache is useless in training and breaks gradient checkpointing.
     model.config.use_cache = False
     return model
@@ -179,7 +204,8 @@ def _checkpointing_args(enabled: bool) -> dict:
     return {name: enabled, f"{name}_kwargs": {"use_reentrant": False} if enabled else None}
 
 
-def training_arguments(settings: LightTrainSettings, output_dir: Path, bf16: bool, liger: bool) -> TrainingArguments:
+def training_arguments(settings: LightTrainSettings, output_dir: Path, bf16: bool, liger: bool,
+                       gradient_checkpointing: bool) -> TrainingArguments:
     return TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=settings.micro_batch_size,
@@ -193,7 +219,7 @@ def training_arguments(settings: LightTrainSettings, output_dir: Path, bf16: boo
         max_grad_norm=settings.max_grad_norm,
         optim=settings.optimizer,
         bf16=bf16,
-        **_checkpointing_args(settings.gradient_checkpointing),
+        **_checkpointing_args(gradient_checkpointing),
         use_liger_kernel=liger,
         logging_steps=settings.logging_steps,
         logging_first_step=True,
@@ -238,19 +264,18 @@ def train_light(
     (same loss curve as an uninterrupted run). The caller saves the final model.
     """
     _check_trackers(settings.report_to)
-    bf16 = torch.cuda.is_available() if settings.bf16 is None else settings.bf16
-    if bf16 and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
-        bf16 = False  # fp32 on CPU: bf16 matmuls there are slow emulation
+    autocast = _resolve_autocast(settings.bf16)
+    master_dtype = torch.float32 if settings.master_weights == "fp32" else torch.bfloat16
     attn = resolve_attention(settings.attn_implementation)
     liger = resolve_liger(settings.use_liger)
     if isinstance(model_path, torch.nn.Module):  # an in-memory model (the benchmark's random init)
         model, tokenizer = model_path, None
         model.set_attn_implementation(attn)
         model.config.use_cache = False
-        model.to(torch.bfloat16 if bf16 else torch.float32)
+        model.to(master_dtype)
     else:
         tokenizer = AutoTokenizer.from_pretrained(model_path)
-        model = load_model(model_path, bf16, attn)
+        model = load_model(model_path, master_dtype, attn)
     masking = document_masking(model.config)
     if masking != "exact":
         logger.warning("packed training of %s: %s", getattr(model.config, "model_type", "model"), masking)
@@ -258,12 +283,26 @@ def train_light(
     fpt = m.flops_per_token(model.config, m.non_embedding_params(model), context)
     peak_flops = settings.peak_flops or m.device_peak_flops()
 
+    longest_bin = max(len(r["input_ids"]) for r in dataset.rows)
+    row_width = fixed_row_width(attn, longest_bin)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    memory = plan_memory(
+        model.config, sum(p.numel() for p in model.parameters()), settings.micro_batch_size * (row_width or longest_bin),
+        requested_checkpointing=settings.gradient_checkpointing, budget_bytes=_memory_budget(settings),
+        liger=liger, liger_installed=importlib.util.find_spec("liger_kernel") is not None,
+        master_weights=settings.master_weights, autocast_bf16=autocast, world_size=world_size,
+    )
+    logger.info("attention %s, master weights %s%s, liger %s; memory estimate %s GiB; gradient checkpointing %s",
+                attn, settings.master_weights, " + bf16 autocast" if autocast else "", liger,
+                memory.estimate.as_gib()["total"], memory.reason)
+
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    args = training_arguments(settings, output_dir, bf16, liger)
+    args = training_arguments(settings, output_dir, autocast, liger, memory.gradient_checkpointing)
     collator = _CountingCollator(
         pad_token_id=tokenizer.pad_token_id if tokenizer is not None and tokenizer.pad_token_id is not None else 0,
-        flatten=attn == "flash_attention_2",
+        flatten=is_varlen(attn),
+        pad_to_length=row_width,
     )
     trainer: _PackedTrainer
     throughput = ThroughputCallback(lambda: trainer, fpt, peak_flops, on_step)
@@ -289,7 +328,14 @@ def train_light(
         "attn_implementation": attn,
         "document_masking": masking,
         "liger_kernel": liger,
-        "precision": "bf16" if bf16 else "fp32",
+        "precision": precision_label(settings.master_weights, autocast),
+        "master_weights": settings.master_weights,
+        "autocast": "bf16" if autocast else None,
+        "gradient_checkpointing": memory.gradient_checkpointing,
+        "gradient_checkpointing_reason": memory.reason,
+        "memory_estimate_gib": memory.estimate.as_gib(),
+        "memory_budget_gib": round(memory.budget_bytes / GIB, 1) if memory.budget_bytes else None,
+        "world_size": world_size,
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         "global_steps": trainer.state.global_step,
         "max_steps": trainer.state.max_steps,

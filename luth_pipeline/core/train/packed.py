@@ -63,18 +63,24 @@ class PackedCollator:
     """Micro-batch of packed bins: pads (as a separate pseudo-document) or flattens into one row.
 
     `flatten=True` is for flash-attn varlen, whose packed path reads a single row of
-    concatenated documents; it also avoids any padding.
+    concatenated documents; it also avoids any padding. `pad_to_length` gives every micro-batch
+    one width (flex_attention: one compiled kernel and mask shape instead of one per width).
     """
 
     pad_token_id: int
     flatten: bool = False
     pad_to_multiple_of: int = 1
+    pad_to_length: int | None = None
 
     def __call__(self, rows: Sequence[Mapping]) -> dict[str, torch.Tensor]:
         if self.flatten:
             rows = [{c: [v for r in rows for v in r[c]] for c in PACKED_COLUMNS}]
         longest = max(len(r["input_ids"]) for r in rows)
         width = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        if self.pad_to_length is not None:
+            if longest > self.pad_to_length:
+                raise ValueError(f"a packed bin of {longest} tokens is longer than the fixed row width {self.pad_to_length}")
+            width = self.pad_to_length
         input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
         labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
         # Padding positions count 0, 1, 2, ... : a document of its own, invisible to real tokens.

@@ -80,7 +80,9 @@ def light_settings(spec: ModelTrainSpec, train: TrainConfig, seed: int, run_name
         # The light engine's optimizer is torch's fused AdamW (8-bit states need torchao/CUDA).
         optimizer="adamw_torch_fused",
         bf16=None if spec.bf16 else False,
-        gradient_checkpointing=spec.gradient_checkpointing,
+        master_weights=train.master_weights,
+        gradient_checkpointing=None if spec.gradient_checkpointing == "auto" else spec.gradient_checkpointing,
+        memory_budget_gib=train.memory_budget_gib,
         attn_implementation=train.attn_implementation,
         use_liger=train.use_liger,
         save_steps=spec.save_steps,
