@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from luth_pipeline.core.french.text import shingles
+from luth_pipeline.core.text.normalize import shingles
 
 
 class ExactDeduplicator:
