@@ -1,5 +1,7 @@
 """French filter settings (profile section `french`)."""
 
+from typing import Literal
+
 from pydantic import Field
 
 from luth_pipeline.core.config.base import StrictModel
@@ -7,9 +9,19 @@ from luth_pipeline.core.config.base import StrictModel
 
 class FrenchFilterConfig(StrictModel):
     language: str = "fr"
-    # A row is French when langdetect gives `language` at least this probability.
-    min_probability: float = Field(0.9, ge=0.0, le=1.0)
-    # langdetect samples n-grams at random: a fixed seed makes its decisions reproducible.
+    # Per-turn rule (core/text/langid.py): every turn, or paragraph of a turn longer than
+    # `paragraph_chars`, with at least `min_segment_letters` letters of prose (code reduced to its
+    # comments; LaTeX, URLs, numbers, emoji removed) must give `language` at least this probability;
+    # when some are shorter, the whole conversation must too. Chosen on the labelled chat set
+    # (benchmarks/french_filter.py, RESULTS.md): fastText's probabilities are calibrated per segment,
+    # 0.9 drops 11 % of French chats (short or technical paragraphs) without dropping any more
+    # foreign ones than 0.5.
+    min_probability: float = Field(0.5, ge=0.0, le=1.0)
+    langid_backend: Literal["fasttext", "langdetect"] = "fasttext"
+    min_segment_letters: int = Field(25, ge=1)
+    paragraph_chars: int = Field(400, ge=1)
+    # langdetect samples n-grams at random: a fixed seed makes its decisions reproducible (used by the
+    # `langdetect` backend and the share check's independent re-read).
     langdetect_seed: int = 0
     # Conversation text length bounds (user + assistant turns, characters).
     min_chars: int = Field(20, ge=0)
@@ -22,17 +34,3 @@ class FrenchFilterConfig(StrictModel):
     shingle_size: int = Field(5, ge=1)
     # Asset check: the kept rows' French share must be at least this.
     min_french_share: float = Field(0.95, ge=0.0, le=1.0)
-    # Speed: language ID first reads a bounded excerpt (`excerpt_windows` windows from the start to
-    # the end of the text, `excerpt_chars` in all, `fast_trials` langdetect trials each, stopped
-    # once a language reaches `clear_cut`); texts whose windows disagree or are not clear-cut (or
-    # whose mean lies within `fallback_margin` of the threshold) are re-read in full exactly as
-    # plain langdetect does. `excerpt_chars: 0` always reads in full. Tuned on benchmarks/french_filter.py.
-    excerpt_chars: int = Field(160, ge=0)
-    excerpt_windows: int = Field(2, ge=1)
-    fast_trials: int = Field(1, ge=1, le=7)
-    clear_cut: float = Field(0.99, gt=0.5, le=1.0)
-    fallback_margin: float = Field(0.05, ge=0.0)
-    # Process pool over all cores (profile `num_proc`) above this many rows; below it the pool's
-    # start-up costs more than it saves.
-    parallel_min_rows: int = Field(2000, ge=0)
-    chunk_size: int = Field(256, ge=1)

@@ -2,7 +2,7 @@
 
 A row goes through the steps in order; the first step that rejects it records its reason and the
 row leaves the chain (into the reject table), otherwise the step's name is appended to the row's
-`filters_passed`. Cheap checks run first, language ID next, deduplication last so that duplicates
+`filters_passed`. The chat schema and cheap checks run first, language ID next, deduplication last so that duplicates
 are judged among French rows only.
 """
 
@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from luth_pipeline.core.french.config import FrenchFilterConfig
-from luth_pipeline.core.french.dedup import ExactDeduplicator, NearDeduplicator
-from luth_pipeline.core.french.langid import LanguageScorer, score_texts
-from luth_pipeline.core.french.text import Turns, conversation_text, normalize
+from luth_pipeline.core.text.chat import Turns, chat_problem, conversation_text, storable_messages
+from luth_pipeline.core.text.dedup import ExactDeduplicator, NearDeduplicator
+from luth_pipeline.core.text.langid import LanguageIdentifier
+from luth_pipeline.core.text.normalize import dedup_key
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +49,19 @@ class Step:
         raise NotImplementedError
 
 
-class NonEmptyTurns(Step):
-    name = "non_empty_turns"
+class ValidChat(Step):
+    """The chat schema (core/text/chat.py): null or non-string content, unknown roles, no turns,
+    empty or giant turns, no user or assistant turn are rejects with their reason."""
+
+    name = "valid_chat"
 
     def judge(self, rows):
         out = []
         for row in rows:
-            roles = [m["role"] for m in row["messages"]]
-            empty = [i for i, m in enumerate(row["messages"]) if not m["content"].strip()]
-            if empty:
-                out.append(Rejection("empty_turn", f"turn(s) {empty} have no text"))
-            elif "user" not in roles or "assistant" not in roles:
-                out.append(Rejection("missing_turn", f"roles {roles}: needs a user and an assistant turn"))
-            else:
-                out.append(None)
+            problem = chat_problem(row.get("messages"))
+            if problem:
+                row["messages"] = storable_messages(row.get("messages"))  # the rejects table shows what it held
+            out.append(Rejection(problem.reason, problem.detail) if problem else None)
         return out
 
 
@@ -85,21 +85,21 @@ class Length(Step):
 
 
 class Language(Step):
+    """The per-turn rule: every natural-language turn or paragraph long enough to judge is French,
+    short turns judged with the whole conversation (core/text/langid.py)."""
+
     name = "language"
 
-    def __init__(self, scorer: LanguageScorer, num_proc: int, chunk_size: int, parallel_min_rows: int):
-        self.scorer, self.num_proc, self.chunk_size, self.parallel_min_rows = scorer, num_proc, chunk_size, parallel_min_rows
+    def __init__(self, identifier: LanguageIdentifier):
+        self.identifier = identifier
 
     def judge(self, rows):
-        scores = score_texts([r["_text"] for r in rows], self.scorer, self.num_proc, self.chunk_size, self.parallel_min_rows)
         out = []
-        for row, score in zip(rows, scores, strict=True):
-            row.update(french_probability=score.probability, language=score.top_language, langid_full_read=score.full_read)
-            if score.probability >= self.scorer.threshold:
-                out.append(None)
-            else:
-                out.append(Rejection("not_french", f"{self.scorer.language} probability {score.probability:.3f} "
-                                                   f"< {self.scorer.threshold} (detected {score.top_language})"))
+        for row in rows:
+            verdict = self.identifier.chat(row["messages"], row["_turns"])
+            row.update(french_probability=verdict.probability, language=verdict.language,
+                       langid_segments=len(verdict.segments))
+            out.append(None if verdict.ok else Rejection("not_french", verdict.reason or ""))
         return out
 
 
@@ -130,12 +130,11 @@ class NearDedup(Step):
         return out
 
 
-def default_steps(cfg: FrenchFilterConfig, num_proc: int = 0) -> list[Step]:
-    scorer = LanguageScorer.from_config(cfg)
+def default_steps(cfg: FrenchFilterConfig) -> list[Step]:
     return [
-        NonEmptyTurns(),
+        ValidChat(),
         Length(cfg.min_chars, cfg.max_chars),
-        Language(scorer, num_proc, cfg.chunk_size, cfg.parallel_min_rows),
+        Language(LanguageIdentifier.from_config(cfg)),
         ExactDedup(),
         NearDedup(cfg.minhash_threshold, cfg.minhash_num_perm, cfg.shingle_size, cfg.langdetect_seed + 1),
     ]
@@ -170,9 +169,9 @@ def run_filters(rows: Sequence[dict[str, Any]], steps: Sequence[Step], turns: Tu
     logger = logger or log
     live = []
     for row in rows:
-        text = conversation_text(row["messages"], turns)
+        text = conversation_text(row.get("messages"), turns)  # tolerant: `valid_chat` rejects malformed rows
         live.append({**row, "num_chars": len(text), "filters_passed": [], "french_probability": None, "language": None,
-                     "langid_full_read": None, "_text": text, "_normalized": normalize(text)})
+                     "langid_segments": None, "_text": text, "_normalized": dedup_key(text), "_turns": turns})
     rejected, stats = [], []
     for step in steps:
         started = time.perf_counter()

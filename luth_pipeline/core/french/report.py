@@ -9,11 +9,9 @@ import polars as pl
 
 from luth_pipeline.core.french.filters import StepStats
 from luth_pipeline.core.plots import png_bytes, pyplot
+from luth_pipeline.core.text.chat import CHAT_COLUMNS
 
-MESSAGES = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
-CHAT_SCHEMA = {"id": pl.Utf8, "messages": MESSAGES, "source": pl.Utf8, "source_id": pl.Utf8,
-               "parent_asset": pl.Utf8, "parent_id": pl.Utf8}
-FRENCH_SCHEMA = {**CHAT_SCHEMA, "french_probability": pl.Float64, "language": pl.Utf8, "langid_full_read": pl.Boolean,
+FRENCH_SCHEMA = {**CHAT_COLUMNS, "french_probability": pl.Float64, "language": pl.Utf8, "langid_segments": pl.Int64,
                  "num_chars": pl.Int64, "filters_passed": pl.List(pl.Utf8)}
 REJECT_COLUMNS = {"reason": pl.Utf8, "reason_detail": pl.Utf8, "duplicate_of": pl.Utf8}
 

@@ -1,12 +1,17 @@
-"""Map one raw row to OpenAI-style `messages`; malformed rows raise `MalformedRow` with a reason."""
+"""Map one raw row to OpenAI-style `messages`; malformed rows raise `MalformedRow` with a reason.
+
+The chat schema and its reasons are the shared ones (core/text/chat.py); empty turns pass here and
+are rejected by the filters downstream, which count them.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from luth_pipeline.core.sources.config import SourceConfig
+from luth_pipeline.core.text.chat import ROLES, chat_problem
 
-ROLES = ("system", "user", "assistant")
+__all__ = ["ROLES", "MalformedRow", "to_messages"]
 
 
 class MalformedRow(ValueError):
@@ -15,29 +20,15 @@ class MalformedRow(ValueError):
         self.reason, self.detail = reason, detail
 
 
-def _text(value: Any, where: str) -> str:
-    if value is None:
-        raise MalformedRow("missing_content", f"{where} is null")
-    if not isinstance(value, str):
-        raise MalformedRow("non_string_content", f"{where} is {type(value).__name__}, expected a string")
-    return value
-
-
 def to_messages(cfg: SourceConfig, row: dict[str, Any]) -> list[dict[str, str]]:
     if cfg.format == "pair":
-        return [
-            {"role": "user", "content": _text(row.get(cfg.prompt_column), f"column {cfg.prompt_column!r}")},
-            {"role": "assistant", "content": _text(row.get(cfg.response_column), f"column {cfg.response_column!r}")},
-        ]
-    turns = row.get(cfg.messages_column)
-    if not isinstance(turns, list) or not turns:
-        raise MalformedRow("missing_messages", f"column {cfg.messages_column!r} is {turns!r:.60}, expected a non-empty list")
-    messages = []
-    for i, turn in enumerate(turns):
-        if not isinstance(turn, dict):
-            raise MalformedRow("bad_turn", f"turn {i} is {type(turn).__name__}, expected {{role, content}}")
-        role = turn.get("role")
-        if role not in ROLES:
-            raise MalformedRow("bad_role", f"turn {i} has role {role!r}, expected one of {ROLES}")
-        messages.append({"role": role, "content": _text(turn.get("content"), f"turn {i} content")})
-    return messages
+        where = f"columns {cfg.prompt_column!r}/{cfg.response_column!r}"
+        messages = [{"role": "user", "content": row.get(cfg.prompt_column)},
+                    {"role": "assistant", "content": row.get(cfg.response_column)}]
+    else:
+        where = f"column {cfg.messages_column!r}"
+        messages = row.get(cfg.messages_column)
+    problem = chat_problem(messages, allow_empty=True, required_roles=())
+    if problem:
+        raise MalformedRow(problem.reason, f"{where}: {problem.detail}")
+    return [{"role": turn["role"], "content": turn["content"]} for turn in messages]

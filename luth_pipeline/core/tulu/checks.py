@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import cache
 
-from langdetect import DetectorFactory, LangDetectException, detect_langs
-
-DetectorFactory.seed = 0  # langdetect samples n-grams at random: fix it so a re-run decides the same
+from luth_pipeline.core.text.langid import LanguageIdentifier
 
 _CODE_BLOCK = re.compile(r"```.*?(?:```|$)", re.S)
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
 _DISPLAY_MATH = re.compile(r"\$\$.*?\$\$|\\\[.*?\\\]", re.S)
 _INLINE_MATH = re.compile(r"(?<!\\)\$[^$\n]+?(?<!\\)\$|\\\(.*?\\\)", re.S)
-_URL = re.compile(r"https?://\S+")
 
 # Opening phrases of a refusal, in French and English (the teacher sometimes answers in English).
 _REFUSALS = re.compile(
@@ -24,22 +22,15 @@ _REFUSALS = re.compile(
 )
 
 
-def prose(text: str) -> str:
-    """Natural-language part of a text: code, LaTeX and URLs removed (they confuse language ID)."""
-    for pattern in (_CODE_BLOCK, _DISPLAY_MATH, _INLINE_MATH, _INLINE_CODE, _URL):
-        text = pattern.sub(" ", text)
-    return text
+@cache
+def _french() -> LanguageIdentifier:
+    return LanguageIdentifier(language="fr")
 
 
 def french_probability(text: str) -> float:
-    words = prose(text)
-    if not re.search(r"[^\W\d_]{2,}", words):
-        return 0.0
-    try:
-        # lower-cased: langdetect's n-gram profiles are lower case (ALL-CAPS French scores 0 otherwise)
-        return next((lang.prob for lang in detect_langs(words.lower()) if lang.lang == "fr"), 0.0)
-    except LangDetectException:
-        return 0.0
+    """The shared per-turn rule on one text: the lowest French probability of its paragraphs (code,
+    LaTeX, URLs and numbers ignored), so one paragraph left in English fails a translation."""
+    return _french().chat([{"role": "assistant", "content": text}]).probability
 
 
 def format_signature(text: str) -> Counter:

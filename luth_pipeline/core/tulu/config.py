@@ -21,13 +21,14 @@ class TuluSourceConfig(StrictModel):
 
 
 class TranslationChecks(StrictModel):
-    min_french_probability: float = Field(0.8, ge=0, le=1)  # langdetect, code/LaTeX stripped
+    # The lowest French probability of any paragraph (core/text/langid.py: fastText, code/LaTeX/URLs stripped)
+    min_french_probability: float = Field(0.5, ge=0, le=1)
     min_length_ratio: float = Field(0.5, gt=0)  # len(french) / len(english), in characters
     max_length_ratio: float = Field(2.5, gt=0)
 
 
 class AnswerChecks(StrictModel):
-    min_french_probability: float = Field(0.8, ge=0, le=1)
+    min_french_probability: float = Field(0.5, ge=0, le=1)
     min_chars: int = Field(2, ge=1)
     drop_truncated: bool = True  # finish_reason == "length"
     drop_refusals: bool = True

@@ -13,13 +13,13 @@ from luth_pipeline.defs.partitions import source_partitions
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
-CODE_VERSION = "french-v1"
+CODE_VERSION = "french-v2"
 ASSET = "french_samples"
 UPSTREAM = "raw_multilingual_dumps"
 DESCRIPTIONS = {
-    "french_probability": "langdetect probability of French (seeded; excerpt or full read)",
-    "language": "most likely language per langdetect",
-    "langid_full_read": "true when the whole text was read (short text or unclear excerpt verdict)",
+    "french_probability": "lowest French probability among the chat's judged segments (turns, paragraphs, whole chat)",
+    "language": "fr when every judged segment is French, else the language of the first one that is not",
+    "langid_segments": "segments language ID judged (turns or paragraphs long enough, plus the whole chat if some are short)",
     "num_chars": "characters of the text language ID read",
     "filters_passed": "the filter steps this row passed, in order",
 }
@@ -36,11 +36,12 @@ def _fingerprint() -> str:
     partitions_def=source_partitions,
     deps=[UPSTREAM],
     group_name="french",
-    kinds={"langdetect", "parquet"},
+    kinds={"fasttext", "parquet"},
     code_version=f"{CODE_VERSION}-{_fingerprint()}",
     description=(
-        "French rows of each source: empty-turn and length filters, seeded langdetect on the conversation "
-        "text (process pool; bounded-excerpt fast path, full read when unclear), exact dedup on normalized text "
+        "French rows of each source: chat schema and length filters, the per-turn French rule (every turn or "
+        "paragraph long enough to judge is French per fastText lid.176, short turns judged with the whole chat; "
+        "code reduced to its comments, LaTeX/URLs/numbers/emoji ignored), exact dedup on normalized text "
         "and MinHash near-dedup. Each row keeps the filters it passed and its French probability; rejected rows "
         "go to the `rejects` table with their reason."
     ),
@@ -57,7 +58,7 @@ def french_samples(
         for row in raw.iter_rows(named=True)
     ]
     turns = profile.sources[name].language_id_on
-    result = run_filters(rows, default_steps(profile.french, profile.num_proc), turns, logger=context.log)
+    result = run_filters(rows, default_steps(profile.french), turns, logger=context.log)
     data = frame(result.kept, FRENCH_SCHEMA)
     rejects = frame(result.rejected, {**FRENCH_SCHEMA, **REJECT_COLUMNS})
     uri = store.write(data, ASSET, name)
@@ -68,8 +69,6 @@ def french_samples(
     reasons = result.reasons
     duplicates = reasons.get("exact_duplicate", 0) + reasons.get("near_duplicate", 0)
     deduped = next(s for s in result.stats if s.name == "exact_dedup").rows_in
-    read = [r for r in result.kept + result.rejected if r["langid_full_read"] is not None]
-    full_read_share = sum(r["langid_full_read"] for r in read) / len(read) if read else 0.0
     context.log.info(f"{name}: {raw.height} -> {data.height} French rows; rejected {reasons}")
     return dg.MaterializeResult(metadata={
         **dataset_metadata(data, uri, upstream=UPSTREAM, descriptions=DESCRIPTIONS),
@@ -81,7 +80,6 @@ def french_samples(
         "language_histogram": dg.MetadataValue.json(result.languages),
         "language_plot": dg.MetadataValue.md(f"![languages](data:image/png;base64,{base64.b64encode(png).decode()})"),
         "language_plot_path": dg.MetadataValue.path(plot_uri),
-        "langid_full_read_share": dg.MetadataValue.float(round(full_read_share, 4)),
         "rejects_path": dg.MetadataValue.path(rejects_uri),
         "rejects_preview": dg.MetadataValue.md(_rejects_preview(rejects)),
     })

@@ -1,7 +1,8 @@
 """Guards on french_samples, per source partition: French share, empty turns, duplicate ids.
 
-The French-share check re-reads a sample of kept rows with plain langdetect on the full text, so it
-also guards the filter's fast excerpt path, not just its own bookkeeping.
+The French-share check re-reads a sample of kept rows as whole conversations with the other detector
+(seeded langdetect, where the filter uses fastText per turn), so it guards the filter's decisions,
+not just its own bookkeeping.
 """
 
 import warnings
@@ -9,8 +10,8 @@ import warnings
 import dagster as dg
 import polars as pl
 
-from luth_pipeline.core.french import naive_probability
-from luth_pipeline.core.french.text import conversation_text
+from luth_pipeline.core.text.chat import conversation_text
+from luth_pipeline.core.text.langid import LanguageIdentifier
 from luth_pipeline.defs.partitions import source_partitions
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
@@ -21,18 +22,16 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
 
 
 @dg.asset_check(asset=ASSET, partitions_def=source_partitions, blocking=True,
-                description="Share of kept rows whose most likely language per plain langdetect (full text) is French "
+                description="Share of kept rows whose most likely language per seeded langdetect (whole conversation) is French "
                             "≥ french.min_french_share.")
 def french_share(context: dg.AssetCheckExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage):
     profile = luth_config.values
     cfg, turns = profile.french, profile.sources[context.partition_key].language_id_on
     data = luth_storage.store.read(ASSET, context.partition_key)
     sample = data.sample(n=min(SHARE_SAMPLE, data.height), seed=profile.seed) if data.height else data
-    # French = langdetect's most likely language, independent of the filter's own threshold
-    french = sum(
-        naive_probability(conversation_text(m, turns), cfg.language, cfg.langdetect_seed).top_language == cfg.language
-        for m in sample["messages"].to_list()
-    )
+    # French = langdetect's most likely language, independent of the filter's detector and threshold
+    reread = LanguageIdentifier(language=cfg.language, backend="langdetect", seed=cfg.langdetect_seed)
+    french = sum(reread.text(conversation_text(m, turns)).language == cfg.language for m in sample["messages"].to_list())
     share = french / sample.height if sample.height else 0.0
     return dg.AssetCheckResult(
         passed=sample.height > 0 and share >= cfg.min_french_share,

@@ -4,7 +4,8 @@ import dagster as dg
 import polars as pl
 
 from luth_pipeline.core.config import stage_fingerprint
-from luth_pipeline.core.french.report import CHAT_SCHEMA, frame
+from luth_pipeline.core.french.report import frame
+from luth_pipeline.core.text.chat import CHAT_COLUMNS
 from luth_pipeline.core.sources import load_source
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata
@@ -43,8 +44,8 @@ def raw_multilingual_dumps(
     origin = cfg.data_files or f"{cfg.hf_id}:{cfg.subset or 'default'}/{cfg.split}"
     context.log.info(f"{name}: loading {origin} (streaming={cfg.streaming}, max_rows={cfg.max_rows})")
     loaded = load_source(name, cfg, profile.resolve_path, logger=context.log)
-    data = frame(loaded.rows, CHAT_SCHEMA)
-    rejects = frame(loaded.rejects, {**CHAT_SCHEMA, "reason": pl.Utf8, "reason_detail": pl.Utf8})
+    data = frame(loaded.rows, CHAT_COLUMNS)
+    rejects = frame(loaded.rejects, {**CHAT_COLUMNS, "reason": pl.Utf8, "reason_detail": pl.Utf8})
     uri = store.write(data, ASSET, name)
     rejects_uri = store.write(rejects, ASSET, name, table="rejects")  # always: no stale rejects from a past run
     context.log.info(f"{name}: {data.height} rows, {rejects.height} rejected {loaded.reject_reasons or ''} -> {uri}")

@@ -3,12 +3,13 @@
 import pytest
 
 from luth_pipeline.core.french import FrenchFilterConfig, default_steps, run_filters
-from luth_pipeline.core.french.dedup import NearDeduplicator
-from luth_pipeline.core.french.text import conversation_text, normalize
+from luth_pipeline.core.text.chat import conversation_text
+from luth_pipeline.core.text.dedup import NearDeduplicator
+from luth_pipeline.core.text.normalize import dedup_key
 from luth_pipeline.core.sources import load_source
 from luth_pipeline_tests.fixtures.text_bank import FR_TOPICS, OTHER_LANGS
 
-STEP_NAMES = ["non_empty_turns", "length", "language", "exact_dedup", "near_dedup"]
+STEP_NAMES = ["valid_chat", "length", "language", "exact_dedup", "near_dedup"]
 
 
 def _row(i, user, assistant, extra=()):
@@ -44,7 +45,7 @@ def test_near_dedup_leaves_answers_sharing_some_sentences():
     sentences = FR_TOPICS["histoire"]["sentences"]
     dedup = NearDeduplicator(threshold=0.7)
     texts = [" ".join(sentences[i : i + 4]) for i in range(0, 7)]  # neighbours share 3 of 4 sentences
-    assert [dedup.duplicate_of(str(i), normalize(t))[0] for i, t in enumerate(texts)] == [None] * len(texts)
+    assert [dedup.duplicate_of(str(i), dedup_key(t))[0] for i, t in enumerate(texts)] == [None] * len(texts)
 
 
 def test_each_step_rejects_with_its_reason():
@@ -56,14 +57,19 @@ def test_each_step_rejects_with_its_reason():
         _row(2, "Merci", "Oui."),
         _row(3, "Explain photosynthesis.", en),
         {**_row(4, "Question", fr), "messages": [{"role": "user", "content": fr}]},
+        _row(5, "Explique la photosynthèse.", None),  # a null turn is a reject, not a crashed partition
+        _row(6, "Explique la photosynthèse.", fr, [{"role": "tool", "content": "{}"}]),
+        {**_row(7, "Question", fr), "messages": None},
     ]
     result = run_filters(rows, default_steps(FrenchFilterConfig()))
     assert [r["id"] for r in result.kept] == ["t/0"]
     reasons = {r["id"]: r["reason"] for r in result.rejected}
-    assert reasons == {"t/1": "empty_turn", "t/2": "too_short", "t/3": "not_french", "t/4": "missing_turn"}
-    assert result.kept[0]["filters_passed"] == STEP_NAMES and result.kept[0]["french_probability"] >= 0.9
+    assert reasons == {"t/1": "empty_turn", "t/2": "too_short", "t/3": "not_french", "t/4": "missing_turn",
+                       "t/5": "missing_content", "t/6": "unknown_role", "t/7": "missing_messages"}
+    assert "turn 1 (assistant) content is null" in next(r["reason_detail"] for r in result.rejected if r["id"] == "t/5")
+    assert result.kept[0]["filters_passed"] == STEP_NAMES and result.kept[0]["french_probability"] >= 0.5
     not_french = next(r for r in result.rejected if r["id"] == "t/3")
-    assert not_french["language"] == "en" and not_french["filters_passed"] == ["non_empty_turns", "length"]
+    assert not_french["language"] == "en" and not_french["filters_passed"] == ["valid_chat", "length"]
 
 
 @pytest.mark.parametrize("name", ["smoltalk2", "openhermes_fr"])

@@ -26,7 +26,7 @@ def test_fixture_source_normalizes_to_chat_rows(local_profile, name):
     # every fixture plants two malformed rows: they are rejected with a reason naming source and row
     assert len(loaded.rejects) == 2
     for reject in loaded.rejects:
-        assert reject["reason"] in {"bad_role", "missing_content"}
+        assert reject["reason"] in {"unknown_role", "missing_content"}
         assert f"source {name!r} row {reject['source_id']}" in reject["reason_detail"]
 
 
@@ -81,9 +81,9 @@ def test_pair_format_needs_both_columns():
     ("row", "reason"),
     [
         ({"messages": [{"role": "user", "content": 3}]}, "non_string_content"),
-        ({"messages": [{"role": "gpt", "content": "salut"}]}, "bad_role"),
+        ({"messages": [{"role": "gpt", "content": "salut"}]}, "unknown_role"),
         ({"messages": [{"role": "user", "content": None}]}, "missing_content"),
-        ({"messages": []}, "missing_messages"),
+        ({"messages": []}, "no_turns"), ({"messages": None}, "missing_messages"),
         ({"messages": ["salut"]}, "bad_turn"),
     ],
 )

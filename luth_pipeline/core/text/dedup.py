@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from luth_pipeline.core.french.text import shingles
+from luth_pipeline.core.text.normalize import shingles
 
 if TYPE_CHECKING:  # datasketch (and SciPy under it) loads when a stage deduplicates, not with the definitions
     from datasketch import MinHash
