@@ -61,6 +61,7 @@ def load_tokenizer(profile: Profile, model_name: str):
 
 
 HF_FOLDER = "hf_dataset"
+TOKEN_COUNT_ROWS = 10_000  # conversations turned into Python objects at a time for the card's token counts
 
 
 def dataset_folder(store: DatasetStore, fetch: bool = False) -> Path:
@@ -103,17 +104,23 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
     log(f"building the eval n-gram index from {len(eval_sets)} eval set(s)")
     index = build_index(eval_sets, config.decontamination, profile.resolve_path)
     result = build_mixture(loaded, index, seed, worker_count(profile), missing)
+    del loaded  # the input frames: the mixture holds what it keeps
     log(f"mixture: {result.rows.height} rows kept, {result.rejects.height} rejected")
 
     stats_model = config.card.token_stats_model or next(iter(profile.base_models))
     tokenizer = load_tokenizer(profile, stats_model)
-    counts = count_chat_tokens(tokenizer, result.rows["messages"].to_list(), config.packing.enable_thinking)
+    # Counted slice by slice: the conversations never exist all at once as Python objects.
+    counts = np.zeros(result.rows.height, dtype=np.int64)
+    for start in range(0, result.rows.height, TOKEN_COUNT_ROWS):
+        conversations = result.rows["messages"].slice(start, TOKEN_COUNT_ROWS).to_list()
+        counts[start : start + len(conversations)] = count_chat_tokens(tokenizer, conversations, config.packing.enable_thinking)
     rows = result.rows.with_columns(pl.Series("n_tokens", counts, dtype=pl.Int64))
+    result.rows = None  # the frame with `n_tokens` replaces it
     token_stats = {
         split: TokenStats.of(rows.filter(pl.col("split") == split)["n_tokens"].to_numpy()) for split in result.split_stats
     }
     split_sources = {
-        split: ", ".join(sorted(set(rows.filter(pl.col("split") == split)["source"].to_list()))) for split in result.split_stats
+        split: ", ".join(sorted(rows.filter(pl.col("split") == split)["source"].unique().to_list())) for split in result.split_stats
     }
     licenses = {name: source.license for name, source in profile.sources.items() if getattr(source, "license", None)}
 
