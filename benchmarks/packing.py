@@ -69,6 +69,11 @@ def fixture_conversations() -> list[list[dict]]:
 
 
 def throughput(tokenizer, conversations, num_proc: int) -> dict[str, float]:
+    import tempfile
+    from pathlib import Path
+
+    import pyarrow as pa
+
     from luth_pipeline.core.sft.tokenization import LabelSettings, tokenize_conversations, tokenize_dataset
 
     settings = LabelSettings(max_length=16384)
@@ -83,7 +88,9 @@ def throughput(tokenizer, conversations, num_proc: int) -> dict[str, float]:
         tokenize_conversations(tokenizer, {"id": ids[start : start + 1000], "messages": conversations[start : start + 1000]}, settings)
     out["batched (1000 rows/call), 1 process"] = len(conversations) / (time.perf_counter() - started)
     started = time.perf_counter()
-    tokenize_dataset(tokenizer, ids, conversations, settings, batch_size=500, num_proc=num_proc)
+    with tempfile.TemporaryDirectory() as scratch:
+        table = pa.table({"id": ids, "messages": conversations})
+        tokenize_dataset(tokenizer, table.to_batches(max_chunksize=500), settings, batch_size=500, num_proc=num_proc, cache_dir=Path(scratch))
     out[f"datasets.map batched, num_proc={num_proc}"] = len(conversations) / (time.perf_counter() - started)
     return out
 

@@ -15,10 +15,11 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
@@ -78,16 +79,53 @@ class DatasetStore:
                 pq.write_table(df.to_arrow(), sink)
         return self.uri(asset, partition, table)
 
-    def read(self, asset: str, partition=None, table: str = "data") -> pl.DataFrame:
-        path = self._path(asset, partition, table)
+    def _existing(self, asset: str, partition, table: str) -> str:
         if not self.exists(asset, partition, table):
             where = f" partition {partition!r}" if partition is not None else ""
             raise MissingInputError(
                 f"{asset}{where} has no `{table}` table at {self.uri(asset, partition, table)}: "
                 f"materialize it first (e.g. `dagster asset materialize -m luth_pipeline.definitions --select {asset}`)"
             )
-        with self.fs.open_input_file(path) as source:
-            return pl.from_arrow(pq.read_table(source))
+        return self._path(asset, partition, table)
+
+    def read(self, asset: str, partition=None, table: str = "data", columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """The whole table (or some of its columns) in memory; large tables: `iter_batches`."""
+        with self.fs.open_input_file(self._existing(asset, partition, table)) as source:
+            return pl.from_arrow(pq.read_table(source, columns=list(columns) if columns else None))
+
+    def num_rows(self, asset: str, partition=None, table: str = "data") -> int:
+        with self.fs.open_input_file(self._existing(asset, partition, table)) as source:
+            return pq.ParquetFile(source).metadata.num_rows
+
+    def iter_batches(
+        self, asset: str, partition=None, table: str = "data", columns: Sequence[str] | None = None, batch_size: int = 10_000
+    ) -> Iterator[pa.RecordBatch]:
+        """The table as Arrow record batches of at most `batch_size` rows, read one at a time: a
+        reader holds one batch, whatever the table's size."""
+        with self.fs.open_input_file(self._existing(asset, partition, table)) as source:
+            yield from pq.ParquetFile(source).iter_batches(batch_size=batch_size, columns=list(columns) if columns else None)
+
+    @contextlib.contextmanager
+    def writer(self, asset: str, partition, table: str, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
+        """A Parquet writer for a table written batch by batch (`write_batch`/`write_table`),
+        published atomically when the block ends without error (nothing is left otherwise)."""
+        path = self._path(asset, partition, table)
+        parent = path.rsplit("/", 1)[0]
+        staging = parent if self.is_local else None  # object stores: stage locally, then one upload
+        if self.is_local:
+            self.fs.create_dir(parent, recursive=True)
+        fd, tmp = tempfile.mkstemp(dir=staging, prefix=f".{table}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            with pq.ParquetWriter(tmp, schema) as sink:
+                yield sink
+            if self.is_local:
+                os.replace(tmp, path)
+            else:
+                self.fs.create_dir(parent, recursive=True)
+                pafs.copy_files(tmp, path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
     def partition_dirs(self, asset: str) -> list[str]:
         """Folder names of the partitions of `asset` that hold at least one table (sorted)."""

@@ -9,20 +9,21 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow.compute as pc
+import pyarrow as pa
 
 from luth_pipeline.core.config import Profile
 from luth_pipeline.core.models import resolve_base_model
 from luth_pipeline.core.sft.decontamination import EvalIndex, build_index, decontamination_sets
 from luth_pipeline.core.sft.hf_dataset import TokenStats, render_card, write_shards
 from luth_pipeline.core.sft.mixture import MixtureResult, build_mixture, load_inputs
-from luth_pipeline.core.sft.packing import pack_tokens
+from luth_pipeline.core.sft.packing import bins_table, pack_bins
 from luth_pipeline.core.sft.tokenization import LabelSettings, count_chat_tokens, template_has_generation_markers, tokenize_dataset
 from luth_pipeline.core.storage import DatasetStore, atomic_directory
 
@@ -60,6 +61,7 @@ def load_tokenizer(profile: Profile, model_name: str):
 
 
 HF_FOLDER = "hf_dataset"
+TOKEN_COUNT_ROWS = 10_000  # conversations turned into Python objects at a time for the card's token counts
 
 
 def dataset_folder(store: DatasetStore, fetch: bool = False) -> Path:
@@ -102,17 +104,23 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
     log(f"building the eval n-gram index from {len(eval_sets)} eval set(s)")
     index = build_index(eval_sets, config.decontamination, profile.resolve_path)
     result = build_mixture(loaded, index, seed, worker_count(profile), missing)
+    del loaded  # the input frames: the mixture holds what it keeps
     log(f"mixture: {result.rows.height} rows kept, {result.rejects.height} rejected")
 
     stats_model = config.card.token_stats_model or next(iter(profile.base_models))
     tokenizer = load_tokenizer(profile, stats_model)
-    counts = count_chat_tokens(tokenizer, result.rows["messages"].to_list(), config.packing.enable_thinking)
+    # Counted slice by slice: the conversations never exist all at once as Python objects.
+    counts = np.zeros(result.rows.height, dtype=np.int64)
+    for start in range(0, result.rows.height, TOKEN_COUNT_ROWS):
+        conversations = result.rows["messages"].slice(start, TOKEN_COUNT_ROWS).to_list()
+        counts[start : start + len(conversations)] = count_chat_tokens(tokenizer, conversations, config.packing.enable_thinking)
     rows = result.rows.with_columns(pl.Series("n_tokens", counts, dtype=pl.Int64))
+    result.rows = None  # the frame with `n_tokens` replaces it
     token_stats = {
         split: TokenStats.of(rows.filter(pl.col("split") == split)["n_tokens"].to_numpy()) for split in result.split_stats
     }
     split_sources = {
-        split: ", ".join(sorted(set(rows.filter(pl.col("split") == split)["source"].to_list()))) for split in result.split_stats
+        split: ", ".join(sorted(rows.filter(pl.col("split") == split)["source"].unique().to_list())) for split in result.split_stats
     }
     licenses = {name: source.license for name, source in profile.sources.items() if getattr(source, "license", None)}
 
@@ -148,8 +156,12 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
 
 @dataclass
 class PackedBuild:
-    table: pl.DataFrame
     documents: pl.DataFrame  # one row per luth_sft row: n_tokens, n_trainable, status, detail
+    bins: int
+    tokens: int  # tokens packed
+    fill: np.ndarray  # tokens per bin, in table order
+    preview: pl.DataFrame  # seq_lens/doc_ids of the first bins
+    schema: pl.Schema
     capacity: int
     efficiency: float
     mask_source: str  # "chat template {% generation %} (verified)" or "independent (template has no markers)"
@@ -157,36 +169,84 @@ class PackedBuild:
     uris: dict[str, str] = field(default_factory=dict)
 
 
+# Tokens per written batch of bins (≈ 100 MB of columns): what the packer holds at a time.
+PACKED_WRITE_TOKENS = 8 * 2**20
+PACKED_ARROW_SCHEMA = pa.schema(
+    [("input_ids", pa.list_(pa.int32())), ("labels", pa.list_(pa.int32())), ("position_ids", pa.list_(pa.int32())),
+     ("seq_lens", pa.list_(pa.int32())), ("doc_ids", pa.list_(pa.string()))]
+)
+
+
+class _MappedLists:
+    """A list<int32> column of a memory-mapped Arrow table, read in place: `gather(rows)` returns
+    those rows' values concatenated, touching only their pages."""
+
+    def __init__(self, column: pa.ChunkedArray):
+        self.offsets = [chunk.offsets.to_numpy() for chunk in column.chunks]
+        self.values = [chunk.values.to_numpy() for chunk in column.chunks]  # zero-copy views of the map
+        self.starts = np.cumsum([0] + [len(chunk) for chunk in column.chunks])
+
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        chunks = np.searchsorted(self.starts, rows, side="right") - 1
+        parts = []
+        for chunk, local in zip(chunks.tolist(), (rows - self.starts[chunks]).tolist()):
+            offsets = self.offsets[chunk]
+            parts.append(self.values[chunk][offsets[local] : offsets[local + 1]])
+        return np.concatenate(parts) if parts else np.zeros(0, np.int32)
+
+
+def _write_bins(sink, bins: list[list[int]], rows: np.ndarray, lengths: np.ndarray, ids: np.ndarray, input_ids: _MappedLists, labels: _MappedLists):
+    """Write the bins (indices into `rows`) in batches of about PACKED_WRITE_TOKENS tokens;
+    returns the first batch's preview."""
+    preview, start = None, 0
+    bin_tokens = np.fromiter((lengths[members].sum() for members in bins), dtype=np.int64, count=len(bins))
+    while start < len(bins):
+        stop = start + max(1, int(np.searchsorted(np.cumsum(bin_tokens[start:]), PACKED_WRITE_TOKENS, side="right")))
+        members = bins[start:stop]
+        docs = np.fromiter((doc for bin_docs in members for doc in bin_docs), dtype=np.int64)
+        table = bins_table(lengths[docs], input_ids.gather(rows[docs]), labels.gather(rows[docs]), ids[docs].tolist(), np.array([len(m) for m in members]))
+        sink.write_table(table, row_group_size=len(members))
+        if preview is None:
+            preview = pl.from_arrow(table.select(["seq_lens", "doc_ids"]).slice(0, 5))
+        start = stop
+    return bin_tokens, preview if preview is not None else pl.DataFrame(schema={"seq_lens": pl.List(pl.Int32), "doc_ids": pl.List(pl.String)})
+
+
 def build_packed(profile: Profile, store: DatasetStore, model_name: str, log=print) -> PackedBuild:
+    """Tokenize and pack `luth_sft`, streaming: conversations are read in batches, tokenized to a
+    memory-mapped Arrow file (scratch under the work dir), and bins are written batch by batch;
+    memory holds per-document lengths and ids, not tokens (benchmarks/full_scale.py)."""
     config = profile.sft.packing
-    rows = store.read(ASSET, None, "data")
     tokenizer = load_tokenizer(profile, model_name)
     settings = LabelSettings(max_length=config.sequence_len, over_length=config.over_length, enable_thinking=config.enable_thinking)
     workers = worker_count(profile, config.num_proc)
-    log(f"tokenizing {rows.height} conversations with {model_name}'s chat template ({workers} process(es))")
-    started = time.perf_counter()
-    tokenized = tokenize_dataset(tokenizer, rows["id"].to_list(), rows["messages"].to_list(), settings, config.batch_size, workers)
-    tokenize_seconds = time.perf_counter() - started
+    log(f"tokenizing {store.num_rows(ASSET, None, 'data')} conversations with {model_name}'s chat template ({workers} process(es))")
+    profile.work_path.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="luth_sft_packed_", dir=profile.work_path) as scratch:
+        started = time.perf_counter()
+        batches = store.iter_batches(ASSET, None, "data", columns=["id", "messages"], batch_size=config.batch_size)
+        tokenized = tokenize_dataset(tokenizer, batches, settings, config.batch_size, workers, Path(scratch))
+        tokenize_seconds = time.perf_counter() - started
 
-    table = tokenized.data.table
-    documents = pl.from_arrow(table.select(["id", "n_tokens", "n_trainable", "status", "detail"]))
-    kept = pc.invert(pc.starts_with(table["status"], "dropped"))
-    packable = table.filter(kept)
-    lengths = packable["n_tokens"].to_numpy()
-    input_ids = pc.list_flatten(packable["input_ids"]).to_numpy() if len(packable) else np.zeros(0, np.int64)
-    labels = pc.list_flatten(packable["labels"]).to_numpy() if len(packable) else np.zeros(0, np.int64)
-    packed = pack_tokens(lengths, input_ids, labels, packable["id"].to_pylist(), config.sequence_len, sft_seed(profile))
-    frame = pl.from_arrow(packed)
-    efficiency = float(lengths.sum()) / (frame.height * config.sequence_len) if frame.height else 1.0
+        table = tokenized.data.table
+        documents = pl.from_arrow(table.select(["id", "n_tokens", "n_trainable", "status", "detail"]))
+        rows = np.flatnonzero(~documents["status"].str.starts_with("dropped").to_numpy())
+        lengths = documents["n_tokens"].to_numpy()[rows]
+        ids = documents["id"].to_numpy()[rows]
+        bins = pack_bins(lengths, config.sequence_len, sft_seed(profile))
+        with store.writer(PACKED_ASSET, model_name, "data", PACKED_ARROW_SCHEMA) as sink:
+            fill, preview = _write_bins(sink, bins, rows, lengths, ids, _MappedLists(table["input_ids"]), _MappedLists(table["labels"]))
+        del table, tokenized
+    efficiency = float(lengths.sum()) / (len(bins) * config.sequence_len) if bins else 1.0
     mask_source = (
         "chat template {% generation %} mask, verified against the independent computation"
         if template_has_generation_markers(tokenizer)
         else "independent computation (the chat template has no {% generation %} markers)"
     )
-    build = PackedBuild(frame, documents, config.sequence_len, efficiency, mask_source, tokenize_seconds)
-    build.uris["data"] = store.write(frame, PACKED_ASSET, model_name, "data")
+    schema = pl.from_arrow(PACKED_ARROW_SCHEMA.empty_table()).schema
+    build = PackedBuild(documents, len(bins), int(lengths.sum()), fill, preview, schema, config.sequence_len, efficiency, mask_source, tokenize_seconds)
+    build.uris["data"] = store.uri(PACKED_ASSET, model_name, "data")
     build.uris["documents"] = store.write(documents, PACKED_ASSET, model_name, "documents")
     dropped = documents.filter(pl.col("status").str.starts_with("dropped")).rename({"status": "reason"})
     build.uris["rejects"] = store.write(dropped, PACKED_ASSET, model_name, "rejects")
     return build
-

@@ -14,7 +14,7 @@ Order of operations (each step's removals go to the reject table with a `reason`
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -97,71 +97,108 @@ def _reject(parent_asset, parent_id, split, source, reason, detail="") -> dict:
     return {"id": f"sft/{parent_asset}/{parent_id}", "parent_asset": parent_asset, "parent_id": parent_id, "split": split, "source": source, "reason": reason, "detail": detail}
 
 
-def build_mixture(inputs: list[LoadedInput], index: EvalIndex, seed: int, num_proc: int = 1, missing: list[str] | None = None) -> MixtureResult:
-    rejects: list[dict] = []
-    stats: dict[str, dict[str, int]] = {}
-    candidates: list[dict] = []  # normalized, deduplicated rows
-    seen: dict[str, str] = {}
-    for position, item in enumerate(inputs):
-        spec = item.spec
-        split_stats = stats.setdefault(spec.split, dict.fromkeys(("loaded", "normalize", "duplicate", "decontamination", "cap", "final"), 0))
-        for row in item.frame.iter_rows(named=True):
-            split_stats["loaded"] += 1
+# Rows turned into Python objects at a time (normalize, dedup, decontamination scan); the kept rows
+# go back to Arrow, so memory holds the mixture as Arrow text, not as Python objects.
+SLICE_ROWS = 50_000
+_CANDIDATE_SCHEMA = {**{c: SFT_SCHEMA[c] for c in ("split", "messages", "source", "source_id", "parent_asset", "parent_id")}, "_input": pl.Int64, "_rank": pl.UInt64}
+
+
+def _candidates(item: LoadedInput, position: int, index: EvalIndex, seed: int, num_proc: int, seen: dict[str, str],
+                stats: dict[str, int], removed: dict[str, int], rejects: list[dict]) -> Iterator[pl.DataFrame]:
+    """One input's rows that pass normalization, cross-source dedup and decontamination, slice by slice."""
+    spec = item.spec
+    for frame in item.frame.iter_slices(SLICE_ROWS):
+        kept: list[dict] = []
+        for row in frame.iter_rows(named=True):
+            stats["loaded"] += 1
             try:
                 messages = normalize_messages(row["messages"])
             except RejectedRow as exc:
-                split_stats["normalize"] += 1
+                stats["normalize"] += 1
                 rejects.append(_reject(spec.asset, row["id"], spec.split, row["source"], str(exc)))
                 continue
             key = content_hash(messages)
             if key in seen:
-                split_stats["duplicate"] += 1
+                stats["duplicate"] += 1
                 rejects.append(_reject(spec.asset, row["id"], spec.split, row["source"], "duplicate", f"same conversation as {seen[key]}"))
                 continue
             seen[key] = f"{spec.asset}:{row['id']}"
-            candidates.append(
-                {"split": spec.split, "messages": messages, "source": row["source"], "source_id": row["source_id"], "parent_asset": spec.asset, "parent_id": row["id"], "_input": position}
-            )
+            kept.append({"split": spec.split, "messages": messages, "source": row["source"], "source_id": row["source_id"],
+                         "parent_asset": spec.asset, "parent_id": row["id"], "_input": position, "_rank": _stable_rank(row["id"], seed)})
+        matches = scan_conversations(index, [[m["content"] for m in row["messages"]] for row in kept], num_proc)
+        clean = []
+        for row, found in zip(kept, matches):
+            if not found:
+                clean.append(row)
+                continue
+            stats["decontamination"] += 1
+            for match in found:
+                removed[match.eval_set] += 1
+            detail = "; ".join(f"{m.eval_set} item {m.item}: '{m.ngram}'" for m in found)
+            rejects.append(_reject(row["parent_asset"], row["parent_id"], row["split"], row["source"], f"decontamination:{found[0].eval_set}", detail))
+        if clean:
+            yield pl.DataFrame(clean, schema=_CANDIDATE_SCHEMA)
 
-    matches = scan_conversations(index, [[m["content"] for m in row["messages"]] for row in candidates], num_proc)
+
+def _capped(candidates: pl.DataFrame, spec: MixtureInput, split: str, stats: dict[str, int]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Cap/weight one input's candidates (its own `max_rows`), choosing by seeded id hash; returns
+    the chosen rows with their final ids (repeats get `#k`) and the capped-out ones."""
+    ranked = candidates.sort("_rank", maintain_order=True)
+    keep = ranked.height if spec.max_rows is None else min(spec.max_rows, ranked.height)
+    target = round(keep * spec.weight)
+    unique = min(target, keep)
+    passes = [ranked.head(unique).with_columns(pl.lit(0).alias("_repeat"))]
+    repeat, chosen = 1, unique
+    while chosen < target:  # weight > 1: whole extra passes, then a seeded part
+        extra = min(keep, target - chosen)
+        passes.append(ranked.head(extra).with_columns(pl.lit(repeat).alias("_repeat")))
+        chosen, repeat = chosen + extra, repeat + 1
+    capped = ranked.slice(unique)
+    stats["cap"] += capped.height
+    rows = pl.concat(passes).with_columns(
+        id=pl.concat_str(pl.lit("sft/"), "parent_asset", pl.lit("/"), "parent_id")
+        + pl.when(pl.col("_repeat") > 0).then(pl.lit("#") + pl.col("_repeat").cast(pl.String)).otherwise(pl.lit(""))
+    )
+    cap_rejects = capped.select(
+        id=pl.concat_str(pl.lit("sft/"), "parent_asset", pl.lit("/"), "parent_id"), parent_asset="parent_asset", parent_id="parent_id",
+        split=pl.lit(split), source="source", reason=pl.lit("cap"), detail=pl.lit(f"split {split} capped at {spec.max_rows} rows, weight {spec.weight}"),
+    )
+    return rows.drop("_repeat"), cap_rejects
+
+
+def build_mixture(inputs: list[LoadedInput], index: EvalIndex, seed: int, num_proc: int = 1, missing: list[str] | None = None) -> MixtureResult:
+    """The mixture (module docstring). Inputs are processed slice by slice and released once read
+    (`LoadedInput.frame` is emptied): memory holds the kept rows as Arrow columns."""
+    rejects: list[dict] = []
+    stats: dict[str, dict[str, int]] = {}
     removed = dict.fromkeys(index.texts_per_set, 0)
-    clean: list[dict] = []
-    for row, found in zip(candidates, matches):
-        if not found:
-            clean.append(row)
+    seen: dict[str, str] = {}
+    per_input: list[pl.DataFrame] = []
+    for position, item in enumerate(inputs):
+        split_stats = stats.setdefault(item.spec.split, dict.fromkeys(("loaded", "normalize", "duplicate", "decontamination", "cap", "final"), 0))
+        slices = list(_candidates(item, position, index, seed, num_proc, seen, split_stats, removed, rejects))
+        item.frame = item.frame.clear()
+        per_input.append(pl.concat(slices) if slices else pl.DataFrame(schema=_CANDIDATE_SCHEMA))
+
+    splits: list[pl.DataFrame] = []
+    cap_rejects: list[pl.DataFrame] = []
+    for split in dict.fromkeys(item.spec.split for item in inputs):
+        chosen = []
+        for position, item in enumerate(inputs):
+            if item.spec.split == split and per_input[position].height:
+                rows, capped = _capped(per_input[position], item.spec, split, stats[split])
+                per_input[position] = per_input[position].clear()
+                chosen.append(rows)
+                cap_rejects.append(capped)
+        if not chosen:
             continue
-        stats[row["split"]]["decontamination"] += 1
-        for match in found:
-            removed[match.eval_set] += 1
-        first = found[0]
-        detail = "; ".join(f"{m.eval_set} item {m.item}: '{m.ngram}'" for m in found)
-        rejects.append(_reject(row["parent_asset"], row["parent_id"], row["split"], row["source"], f"decontamination:{first.eval_set}", detail))
+        rows = pl.concat(chosen)
+        # Deterministic shuffle within the split: order by a seeded hash of the final id.
+        order = pl.Series([_stable_rank(row_id, seed + 1) for row_id in rows["id"].to_list()], dtype=pl.UInt64)
+        splits.append(rows.with_columns(_order=order).sort("_order", maintain_order=True).select(list(SFT_SCHEMA)))
+        stats[split]["final"] = splits[-1].height
 
-    rows: list[dict] = []
-    split_order = list(dict.fromkeys(item.spec.split for item in inputs))
-    for split in split_order:
-        members = [r for r in clean if r["split"] == split]
-        # Cap/weight per input (an input's `max_rows` is its own); rank by seeded id hash.
-        for position in dict.fromkeys(r["_input"] for r in members):
-            spec = inputs[position].spec
-            mine = sorted((r for r in members if r["_input"] == position), key=lambda r: _stable_rank(r["parent_id"], seed))
-            keep = mine if spec.max_rows is None else mine[: spec.max_rows]
-            target = round(len(keep) * spec.weight)
-            chosen = [(r, 0) for r in keep[: min(target, len(keep))]]
-            repeat = 1
-            while len(chosen) < target:  # weight > 1: whole extra passes, then a seeded part
-                chosen.extend((r, repeat) for r in keep[: target - len(chosen)])
-                repeat += 1
-            for r in mine[len(set(id(r) for r, _ in chosen)) :]:
-                rejects.append(_reject(r["parent_asset"], r["parent_id"], split, r["source"], "cap", f"split {split} capped at {spec.max_rows} rows, weight {spec.weight}"))
-                stats[split]["cap"] += 1
-            for r, k in chosen:
-                row_id = f"sft/{r['parent_asset']}/{r['parent_id']}" + (f"#{k}" if k else "")
-                rows.append({"id": row_id, **{c: r[c] for c in ("split", "messages", "source", "source_id", "parent_asset", "parent_id")}})
-        shuffled = sorted((r for r in rows if r["split"] == split), key=lambda r: _stable_rank(r["id"], seed + 1))
-        rows = [r for r in rows if r["split"] != split] + shuffled
-        stats[split]["final"] = len(shuffled)
-
-    frame = pl.DataFrame(rows, schema=SFT_SCHEMA) if rows else pl.DataFrame(schema=SFT_SCHEMA)
-    reject_frame = pl.DataFrame(rejects, schema=REJECT_SCHEMA) if rejects else pl.DataFrame(schema=REJECT_SCHEMA)
+    frame = pl.concat(splits) if splits else pl.DataFrame(schema=SFT_SCHEMA)
+    reject_frame = pl.concat([pl.DataFrame(rejects, schema=REJECT_SCHEMA) if rejects else pl.DataFrame(schema=REJECT_SCHEMA)]
+                             + [c.cast(REJECT_SCHEMA) for c in cap_rejects])
     return MixtureResult(frame, reject_frame, stats, removed, list(missing or []))

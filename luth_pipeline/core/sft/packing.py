@@ -162,6 +162,46 @@ def pad_to_longest_efficiency(lengths: Sequence[int], batch_size: int, seed: int
     return real / slots if slots else 1.0
 
 
+def pack_bins(lengths: Sequence[int], capacity: int, seed: int) -> list[list[int]]:
+    """Best-fit-decreasing bins (document indices), in a seeded order: BFD emits the longest
+    documents first, the shuffle spreads them over the epoch."""
+    bins = best_fit_decreasing(lengths, capacity)
+    random.Random(seed).shuffle(bins)
+    return bins
+
+
+def bins_table(doc_lengths: np.ndarray, input_ids: np.ndarray, labels: np.ndarray, doc_ids: Sequence[str], docs_per_bin: np.ndarray):
+    """The packed-table rows (a `pyarrow.Table`, module docstring) of consecutive bins, from their
+    documents already in bin order: `doc_lengths[i]` tokens of `input_ids`/`labels` per document,
+    `docs_per_bin[j]` documents per bin. Vectorized: no Python loop over tokens."""
+    import pyarrow as pa
+
+    doc_lengths = np.asarray(doc_lengths, dtype=np.int64)
+    if int(doc_lengths.sum()) != len(input_ids) or len(input_ids) != len(labels) or len(doc_ids) != doc_lengths.size or int(np.sum(docs_per_bin)) != doc_lengths.size:
+        raise ValueError(
+            f"inconsistent inputs: {doc_lengths.size} documents, sum(lengths)={int(doc_lengths.sum())}, {len(input_ids)} ids, "
+            f"{len(labels)} labels, {len(doc_ids)} doc ids, {int(np.sum(docs_per_bin))} documents in bins"
+        )
+    starts = np.concatenate([[0], np.cumsum(doc_lengths)[:-1]]) if doc_lengths.size else np.zeros(0, np.int64)
+    within = np.arange(len(input_ids), dtype=np.int64) - np.repeat(starts, doc_lengths)  # position in its document
+    doc_offsets = np.concatenate([[0], np.cumsum(docs_per_bin)]).astype(np.int64)
+    token_offsets = pa.array(np.concatenate([[0], np.cumsum(doc_lengths)])[doc_offsets].astype(np.int32))
+    doc_offsets = pa.array(doc_offsets.astype(np.int32))
+
+    def token_list(values: np.ndarray) -> pa.Array:
+        return pa.ListArray.from_arrays(token_offsets, pa.array(np.asarray(values).astype(np.int32, copy=False)))
+
+    return pa.table(
+        {
+            "input_ids": token_list(input_ids),
+            "labels": token_list(labels),
+            "position_ids": token_list(within),
+            "seq_lens": pa.ListArray.from_arrays(doc_offsets, pa.array(doc_lengths.astype(np.int32))),
+            "doc_ids": pa.ListArray.from_arrays(doc_offsets, pa.array(list(doc_ids), type=pa.string())),
+        }
+    )
+
+
 def pack_tokens(
     lengths: Sequence[int],
     input_ids: np.ndarray,
@@ -170,41 +210,18 @@ def pack_tokens(
     capacity: int,
     seed: int,
 ):
-    """Pack documents given as flat token arrays (document i = the next `lengths[i]` tokens).
-
-    Returns a `pyarrow.Table` with the packed-table columns (module docstring). Vectorized with
-    numpy: hundreds of millions of tokens pack without a Python loop over tokens.
-    """
-    import pyarrow as pa
-
+    """Pack documents given as flat token arrays (document i = the next `lengths[i]` tokens), all
+    in memory; `luth_sft_packed` itself packs bin by bin from a memory-mapped table (build.py)."""
     lengths = np.asarray(lengths, dtype=np.int64)
     if int(lengths.sum()) != len(input_ids) or len(input_ids) != len(labels) or len(doc_ids) != lengths.size:
         raise ValueError(f"inconsistent inputs: {lengths.size} documents, sum(lengths)={int(lengths.sum())}, {len(input_ids)} ids, {len(labels)} labels, {len(doc_ids)} doc ids")
-    bins = best_fit_decreasing(lengths, capacity)
-    random.Random(seed).shuffle(bins)  # BFD emits the longest documents first: spread them out
+    bins = pack_bins(lengths, capacity, seed)
     order = np.fromiter((doc for members in bins for doc in members), dtype=np.int64, count=lengths.size)
     docs_per_bin = np.fromiter((len(members) for members in bins), dtype=np.int64, count=len(bins))
-
     doc_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if lengths.size else np.zeros(0, np.int64)
     out_lengths = lengths[order]
     out_starts = np.concatenate([[0], np.cumsum(out_lengths)[:-1]]) if lengths.size else np.zeros(0, np.int64)
-    total = int(out_lengths.sum())
-    within = np.arange(total, dtype=np.int64) - np.repeat(out_starts, out_lengths)  # position in its document
+    within = np.arange(int(out_lengths.sum()), dtype=np.int64) - np.repeat(out_starts, out_lengths)
     source_index = np.repeat(doc_starts[order], out_lengths) + within
-
-    doc_offsets = np.concatenate([[0], np.cumsum(docs_per_bin)]).astype(np.int32)
-    token_offsets = np.concatenate([[0], np.cumsum(out_lengths)])[doc_offsets].astype(np.int32)
-
-    def token_list(values: np.ndarray) -> pa.Array:
-        return pa.ListArray.from_arrays(pa.array(token_offsets), pa.array(values.astype(np.int32)))
-
     doc_ids = np.asarray(doc_ids, dtype=object)
-    return pa.table(
-        {
-            "input_ids": token_list(np.asarray(input_ids)[source_index]),
-            "labels": token_list(np.asarray(labels)[source_index]),
-            "position_ids": token_list(within),
-            "seq_lens": pa.ListArray.from_arrays(pa.array(doc_offsets), pa.array(out_lengths.astype(np.int32))),
-            "doc_ids": pa.ListArray.from_arrays(pa.array(doc_offsets), pa.array(doc_ids[order].tolist(), type=pa.string())),
-        }
-    )
+    return bins_table(out_lengths, np.asarray(input_ids)[source_index], np.asarray(labels)[source_index], doc_ids[order].tolist(), docs_per_bin)

@@ -17,8 +17,9 @@ as written (Qwen3 strips `<think>` blocks of earlier assistant turns) is dropped
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 IGNORE_INDEX = -100
 
@@ -163,18 +164,49 @@ def _map_batch(batch: dict[str, list], tokenizer, settings: LabelSettings) -> di
     return result
 
 
-def tokenize_dataset(tokenizer, ids: Sequence[str], messages: Sequence, settings: LabelSettings, batch_size: int = 1000, num_proc: int = 1):
-    """Tokenize with `datasets.map` (batched, `num_proc` worker processes); returns a Dataset."""
+def _token_features():
     import datasets
 
-    dataset = datasets.Dataset.from_dict({"id": list(ids), "messages": list(messages)})
+    tokens = datasets.List(datasets.Value("int32"))  # token ids fit int32: half the bytes of int64
+    return datasets.Features(
+        {"id": datasets.Value("string"), "input_ids": tokens, "labels": tokens, "n_tokens": datasets.Value("int64"),
+         "n_trainable": datasets.Value("int64"), "status": datasets.Value("string"), "detail": datasets.Value("string")}
+    )
+
+
+def tokenize_dataset(tokenizer, batches: Iterable, settings: LabelSettings, batch_size: int, num_proc: int, cache_dir: Path):
+    """Tokenize conversations given as Arrow batches (`id`, `messages`) with `datasets.map`
+    (batched, `num_proc` worker processes); returns a Dataset memory-mapped from `cache_dir`.
+
+    Nothing here holds the whole table: the batches are streamed into an Arrow file, `map` reads
+    it memory-mapped and writes its output to disk, so memory stays at a few batches per worker
+    whatever the number of rows (benchmarks/full_scale.py)."""
+    import datasets
+    import pyarrow as pa
+
+    source = Path(cache_dir) / "conversations.arrow"
+    writer, rows = None, 0
+    with pa.OSFile(str(source), "wb") as sink:
+        for batch in batches:
+            batch = batch.select(["id", "messages"])
+            if writer is None:
+                writer = pa.ipc.new_stream(sink, batch.schema)
+            writer.write(batch)
+            rows += batch.num_rows
+        if writer is None:  # an empty table: an empty file with the conversation schema
+            message = pa.struct([("role", pa.string()), ("content", pa.string())])
+            writer = pa.ipc.new_stream(sink, pa.schema([("id", pa.string()), ("messages", pa.list_(message))]))
+        writer.close()
+    dataset = datasets.Dataset.from_file(str(source))
     return dataset.map(
         _map_batch,
         batched=True,
         batch_size=batch_size,
-        num_proc=num_proc if num_proc > 1 and len(dataset) > batch_size else None,
+        num_proc=num_proc if num_proc > 1 and rows > batch_size else None,
         fn_kwargs={"tokenizer": tokenizer, "settings": settings},
         remove_columns=["messages"],
+        features=_token_features(),
+        cache_file_name=str(Path(cache_dir) / "tokenized.arrow"),
         desc="tokenizing (chat template, assistant-only labels)",
         load_from_cache_file=False,
     )

@@ -12,7 +12,6 @@ from luth_pipeline.core.config import stage_fingerprint
 from luth_pipeline.core.sft import build as sft
 from luth_pipeline.core.sft import checks as core_checks
 from luth_pipeline.core.sft.hf_dataset import push_to_hub
-from luth_pipeline.core.sft.packing import PACKED_COLUMNS
 from luth_pipeline.core.sft.plots import length_histogram_png
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import column_schema, dataset_metadata, markdown_preview
@@ -130,17 +129,17 @@ def luth_sft_packed(context: dg.AssetExecutionContext, luth_config: LuthConfig, 
     profile, store = luth_config.values, luth_storage.store
     model = context.partition_key
     build = sft.build_packed(profile, store, model, log=context.log.info)
-    docs, table = build.documents, build.table
+    docs = build.documents
     status_counts = dict(docs.group_by("status").len().iter_rows()) if docs.height else {}
     kept = docs.filter(~pl.col("status").str.starts_with("dropped"))
     tokens = int(kept["n_tokens"].sum() or 0)
     trainable = int(kept["n_trainable"].sum() or 0)
     metadata = {
-        "dagster/row_count": table.height,
+        "dagster/row_count": build.bins,
         "path": dg.MetadataValue.path(build.uris["data"]),
-        "dagster/column_schema": column_schema(table.select(PACKED_COLUMNS)),
+        "dagster/column_schema": column_schema(build.schema),
         "documents": kept.height,
-        "bins": table.height,
+        "bins": build.bins,
         "sequence_len": build.capacity,
         "tokens_total": tokens,
         "tokens_trainable": trainable,
@@ -154,11 +153,10 @@ def luth_sft_packed(context: dg.AssetExecutionContext, luth_config: LuthConfig, 
         "label_mask": build.mask_source,
         "tokenize_seconds": round(build.tokenize_seconds, 2),
         "tokens_per_second": round(tokens / build.tokenize_seconds) if build.tokenize_seconds else 0,
-        "preview": dg.MetadataValue.md(markdown_preview(table.select("seq_lens", "doc_ids").head(5), 5)),
+        "preview": dg.MetadataValue.md(markdown_preview(build.preview, 5)),
     }
-    if table.height:
-        fill = table["seq_lens"].list.sum().to_numpy()
-        png = length_histogram_png(kept["n_tokens"].to_numpy(), fill, build.capacity, f"luth_sft_packed [{model}]")
+    if build.bins:
+        png = length_histogram_png(kept["n_tokens"].to_numpy(), build.fill, build.capacity, f"luth_sft_packed [{model}]")
         plot_dir = store.local_dir("luth_sft_packed", model) if store.is_local else profile.work_path / "luth_sft_packed" / model
         plot_dir.mkdir(parents=True, exist_ok=True)
         metadata.update(_plot_metadata(png, plot_dir / "lengths.png"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from transformers import AutoTokenizer
 
@@ -91,10 +92,11 @@ def test_over_length_is_truncated_or_dropped_and_counted(tokenizer):
     assert dropped["status"] == ["dropped:over_length", "ok"]
 
 
-def test_dataset_map_with_workers_equals_one_batch(tokenizer):
+def test_dataset_map_with_workers_equals_one_batch(tokenizer, tmp_path):
     conversations = [CONVERSATION, CONVERSATION[:3]] * 20
     settings = LabelSettings(max_length=4096)
-    mapped = tokenize_dataset(tokenizer, [f"r{i}" for i in range(40)], conversations, settings, batch_size=8, num_proc=2)
+    table = pa.table({"id": [f"r{i}" for i in range(40)], "messages": conversations})
+    mapped = tokenize_dataset(tokenizer, table.to_batches(max_chunksize=16), settings, batch_size=8, num_proc=2, cache_dir=tmp_path)
     direct = run(tokenizer, conversations)
     assert mapped["input_ids"] == direct["input_ids"] and mapped["labels"] == direct["labels"]
     assert mapped["id"] == [f"r{i}" for i in range(40)]
