@@ -18,8 +18,8 @@ from luth_pipeline.core.config.profile import REPO_ROOT
 from luth_pipeline.core.eval.config import EvalConfig
 
 TaskKind = Literal[
-    "ifeval", "gpqa", "mmlu_letters", "mmlu_list", "math", "kholle", "arc_choice_columns", "arc_choice_struct",
-    "hellaswag", "boolq",
+    "ifeval", "gpqa", "mmlu_letters", "mmlu_harness", "math", "kholle", "arc", "hellaswag", "hellaswag_harness",
+    "boolq",
 ]
 
 
@@ -35,6 +35,7 @@ class EvalTaskSpec(StrictModel):
     text_fields: list[str]
     question_field: str | None = None  # gpqa: `problem` (French) or `Question` (English)
     gold_field: str | None = None  # math: the field holding the reference (a solution with \boxed{} or the answer)
+    math_template: Literal["math", "aime"] = "math"  # upstream words its AIME-fr prompt differently
     generation_size: int
     reference: str | None = None
 
@@ -63,7 +64,8 @@ def task_catalogue(config: EvalConfig) -> dict[str, EvalTaskSpec]:
 
 
 def read_task_list(path: str | Path) -> list[str]:
-    """A LightEval task list file: `task|num_fewshot` per line, `#` comments."""
+    """A LightEval task list file, one task per line, `#` comments: `task|num_fewshot`, or upstream's
+    LightEval 0.10 form `suite|task|num_fewshot|truncate_fewshots` (e.g. `leaderboard|mmlu|0|0`)."""
     path = resolve(path)
     if not path.is_file():
         raise ConfigError(f"eval suite file {path} does not exist: check `eval.suites` in the profile")
@@ -71,9 +73,27 @@ def read_task_list(path: str | Path) -> list[str]:
     return [line for line in lines if line]
 
 
+def _fields(entry: str) -> tuple[str, int]:
+    parts = entry.split("|")
+    if len(parts) == 1:
+        return parts[0], 0
+    if len(parts) == 2:  # task|fewshot
+        return parts[0], int(parts[1])
+    if len(parts) in (3, 4):  # suite|task|fewshot[|truncate]: LightEval >= 0.11 ignores the suite
+        return parts[1], int(parts[2])
+    raise ConfigError(f"eval task entry {entry!r}: expected `task|fewshot` or `suite|task|fewshot|truncate`")
+
+
 def task_name(entry: str) -> str:
-    """`gpqa_fr:diamond|0` -> `gpqa_fr:diamond`."""
-    return entry.split("|")[0]
+    """`gpqa_fr:diamond|0` and `community|gpqa_fr:diamond|0|0` -> `gpqa_fr:diamond`."""
+    return _fields(entry)[0]
+
+
+def lighteval_task_spec(entry: str) -> str:
+    """The entry in LightEval 0.13's syntax, `task|fewshot` (its 4-field 0.10 form no longer parses;
+    the dropped `truncate_fewshots` flag only mattered with few-shot examples, and every suite is 0-shot)."""
+    name, fewshot = _fields(entry)
+    return f"{name}|{fewshot}"
 
 
 def suite_tasks(config: EvalConfig) -> dict[str, list[str]]:

@@ -1,7 +1,8 @@
 """Metrics of each task family, built on LightEval's own metric machinery.
 
 - MCQ (GPQA): LightEval's multilingual extractive match with letter extraction ("Réponse : C").
-- MMLU / ARC: log-likelihood accuracy (upstream's choice for these two).
+- MMLU / ARC / English HellaSwag: log-likelihood accuracy (upstream's choice for these; ARC and
+  HellaSwag-en also report the length-normalised `acc_norm`).
 - HellaSwag / BoolQ: exact match on the generated letter / Oui-Non (generation size 1 / 5).
 - Maths: boxed answer, extracted as LaTeX or a plain expression and compared symbolically with
   sympy by LightEval; French decimal commas (`0,5`, `2{,}5`) are read as decimals first, so
@@ -197,9 +198,16 @@ def metrics_for(kind: str, language: str) -> list:
             return [math_pass_at_1(language)]
         case "kholle":
             return [kholle_pass_at_1()]
-        case "mmlu_letters" | "mmlu_list":
+        case "mmlu_letters" | "mmlu_harness":
+            # Upstream's MMLU-fr asks LightEval for token/char/PMI-normalised accuracies under the
+            # lettered (MCF) formulation, for which LightEval substitutes plain accuracy; English
+            # `leaderboard|mmlu` is plain accuracy too.
             return [LogLikelihoodAccMetric()]
-        case "arc_choice_columns" | "arc_choice_struct":
+        case "arc":
+            # upstream: loglikelihood_acc + loglikelihood_acc_norm_nospace (both languages)
+            return [LogLikelihoodAccMetric(), LogLikelihoodAccMetric(normalization=LogProbCharNorm(ignore_first_space=True))]
+        case "hellaswag_harness":
+            # LightEval 0.10 `leaderboard|hellaswag`: loglikelihood_acc + loglikelihood_acc_norm
             return [LogLikelihoodAccMetric(), LogLikelihoodAccMetric(normalization=LogProbCharNorm())]
         case "hellaswag" | "boolq":
             return [Metrics.exact_match]
@@ -213,9 +221,9 @@ HEADLINE_METRIC = {
     "math": "math_pass@1",
     "kholle": "kholle_pass@1",
     "mmlu_letters": "acc",
-    "mmlu_list": "acc",
-    "arc_choice_columns": "acc",
-    "arc_choice_struct": "acc",
+    "mmlu_harness": "acc",
+    "arc": "acc",
     "hellaswag": "em",
+    "hellaswag_harness": "acc",
     "boolq": "em",
 }

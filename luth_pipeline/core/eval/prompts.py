@@ -1,9 +1,11 @@
 """Prompt functions (dataset row -> LightEval `Doc`) for each task family, French and English.
 
-They follow upstream's prompts (kurakurai/Luth src/eval/prompts.py): simple-evals style MCQ with a
-"Réponse : $LETTRE" last line for GPQA, a boxed final answer for maths (and for Kholle, units and
-MCQ options allowed), lettered endings for HellaSwag, Oui/Non for BoolQ; MMLU and ARC use
-LightEval's multilingual MCQ templates.
+They are upstream's prompts (kurakurai/Luth src/eval/prompts.py for the French tasks, LightEval
+0.10's `extended|ifeval`, `leaderboard|mmlu/hellaswag/arc:challenge` and the simple-evals GPQA/MATH
+prompts for the English ones): simple-evals style MCQ with a "Réponse : $LETTRE" last line for GPQA,
+a boxed final answer for maths (and for Kholle, units and MCQ options allowed), lettered endings for
+HellaSwag-fr, Oui/Non for BoolQ, LightEval's multilingual MCQ template for MMLU-fr, `Question: …
+Answer:` with the answer texts for ARC, the harness prompts for English MMLU and HellaSwag.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from string import ascii_uppercase
 
 from lighteval.tasks.requests import Doc
 from lighteval.tasks.templates.multichoice import get_mcq_prompt_function
-from lighteval.tasks.templates.utils.formulation import CFFormulation, MCFFormulation
+from lighteval.tasks.templates.utils.formulation import MCFFormulation
 from lighteval.utils.language import Language
 
 from luth_pipeline.core.eval.datasets import EvalTaskSpec
@@ -35,20 +37,30 @@ GPQA_TEMPLATE = {
         "Think step by step before answering.\n\n{question}\n\nA) {A}\nB) {B}\nC) {C}\nD) {D}"
     ),
 }
+# Upstream's texts character for character (typographic apostrophes in French, LightEval's double
+# space in English): src/eval/prompts.py prompt_math_500_fr / prompt_aime_fr, LightEval 0.10
+# default_prompts.math_500 / aime_prompt_fn (the same English text for both).
 MATH_TEMPLATE = {
-    "fr": (
+    ("fr", "math"): (
         "Résous le problème de mathématiques suivant de manière efficace et claire. La dernière ligne de ta "
         "réponse doit être au format suivant : 'Donc, la réponse finale est : $\\boxed{{RÉPONSE}}$. "
-        "J'espère que c'est correct' (sans les guillemets), où RÉPONSE est simplement le nombre ou "
-        "l'expression qui résout le problème. Raisonne étape par étape avant de répondre.\n\n{problem}"
+        "J’espère que c’est correct' (sans les guillemets), où RÉPONSE est simplement le nombre ou "
+        "l’expression qui résout le problème. Raisonne étape par étape avant de répondre.\n\n{problem}"
     ),
-    "en": (
-        "Solve the following math problem efficiently and clearly. The last line of your response should "
+    ("fr", "aime"): (
+        "Résous clairement et efficacement le problème de mathématiques suivant. La dernière ligne de ta "
+        "réponse doit être au format suivant : 'Donc, la réponse finale est : $\\boxed{{RÉPONSE}}$. "
+        "J’espère que c’est correct' (sans les guillemets), où RÉPONSE est simplement le nombre ou "
+        "l’expression finale qui résout le problème. Réfléchis étape par étape avant de répondre.\n\n{problem}"
+    ),
+    ("en", "math"): (
+        "Solve the following math problem efficiently and clearly.  The last line of your response should "
         "be of the following format: 'Therefore, the final answer is: $\\boxed{{ANSWER}}$. I hope it is "
         "correct' (without quotes) where ANSWER is just the final number or expression that solves the "
         "problem. Think step by step before answering.\n\n{problem}"
     ),
 }
+MATH_TEMPLATE[("en", "aime")] = MATH_TEMPLATE[("en", "math")]
 # Kholle (French CPGE oral exams and bac exercises in maths, physics, biology): upstream's intent —
 # reason step by step, end on a boxed answer with its unit, copy the right option for an MCQ.
 KHOLLE_TEMPLATE = (
@@ -94,10 +106,10 @@ def _boxed(answer: str) -> str:
     return answer if "\\boxed" in answer else f"$\\boxed{{{answer}}}$"
 
 
-def math_prompt(line: dict, task_name: str = "", *, language: str, gold_field: str) -> Doc:
+def math_prompt(line: dict, task_name: str = "", *, language: str, gold_field: str, template: str = "math") -> Doc:
     return Doc(
         task_name=task_name,
-        query=MATH_TEMPLATE[language].format(problem=line["problem"]),
+        query=MATH_TEMPLATE[(language, template)].format(problem=line["problem"]),
         choices=[_boxed(str(line[gold_field]))],
         gold_index=0,
     )
@@ -117,7 +129,8 @@ def hellaswag_prompt(line: dict, task_name: str = "", *, language: str) -> Doc:
     query += "".join(f"{letter}. {ending}\n" for letter, ending in zip(letters, line["endings"]))
     query += HELLASWAG_ANSWER[language]
     label = str(line["label"]).strip()
-    return Doc(task_name=task_name, query=query, choices=list(letters), gold_index=int(label) if label else -1)
+    return Doc(task_name=task_name, query=query, choices=[f" {letter}" for letter in letters],
+               gold_index=int(label) if label else -1)
 
 
 def boolq_prompt(line: dict, task_name: str = "", *, language: str) -> Doc:
@@ -139,18 +152,50 @@ def _mmlu_letters(line: dict) -> dict:
     }
 
 
-def _mmlu_list(line: dict) -> dict:
-    return {"question": line["question"], "choices": list(line["choices"]), "gold_idx": int(line["answer"])}
+def hellaswag_preprocess(text: str) -> str:
+    """LM Evaluation Harness's HellaSwag clean-up (LightEval 0.10 `hellaswag_preprocess`): WikiHow's
+    ` [title]` becomes a sentence end, other bracketed artifacts go, double spaces collapse."""
+    text = text.replace(" [title]", ". ")
+    text = re.sub("\\[.*?\\]", "", text)
+    return text.replace("  ", " ")
 
 
-def _arc_columns(line: dict) -> dict:
-    choices = [line[f"choice{i}"] for i in range(1, 5) if line.get(f"choice{i}")]
-    return {"question": line["question"], "choices": choices, "gold_idx": ascii_uppercase.index(line["answerKey"].strip())}
+def hellaswag_harness_prompt(line: dict, task_name: str = "") -> Doc:
+    """LightEval 0.10 `leaderboard|hellaswag` (upstream's English HellaSwag): the endings scored by
+    log-likelihood after `activity: context`."""
+    context = f"{line['ctx_a']} {line['ctx_b'].capitalize()} "
+    label = str(line["label"]).strip()
+    return Doc(
+        task_name=task_name,
+        query=hellaswag_preprocess(line["activity_label"] + ": " + context),
+        choices=[hellaswag_preprocess(ending) for ending in line["endings"]],
+        gold_index=int(label) if label else -1,
+    )
 
 
-def _arc_struct(line: dict) -> dict:
-    labels = list(line["choices"]["label"])
-    return {"question": line["question"], "choices": list(line["choices"]["text"]), "gold_idx": labels.index(line["answerKey"])}
+def mmlu_harness_prompt(line: dict, task_name: str = "") -> Doc:
+    """LightEval 0.10 `leaderboard|mmlu` (`mmlu_harness`): the letters scored by log-likelihood."""
+    topic = line["subject"].replace("_", " ")
+    instruction = f"The following are multiple choice questions (with answers) about {topic}.\n\n"
+    query = instruction + line["question"] + "\n"
+    query += "".join(f"{letter}. {choice}\n" for letter, choice in zip(ascii_uppercase, line["choices"]))
+    query += "Answer:"
+    answer = line["answer"]
+    gold = ascii_uppercase.index(answer) if isinstance(answer, str) else int(answer)
+    return Doc(task_name=task_name, query=query, choices=[" A", " B", " C", " D"], gold_index=gold, instruction=instruction)
+
+
+def arc_prompt(line: dict, task_name: str = "") -> Doc:
+    """Upstream's ARC prompt in both languages (LightEval 0.10 `arc`, upstream `prompt_arc_fr`, both
+    `Question: …\nAnswer:` with the answer texts scored by log-likelihood). allenai/ai2_arc nests the
+    choices with their labels; manu/french_bench_arc_challenge has a plain `choices` list lettered A-D."""
+    choices = line["choices"]
+    if isinstance(choices, dict):
+        texts, gold = list(choices["text"]), list(choices["label"]).index(line["answerKey"])
+    else:
+        texts, gold = list(choices), ["A", "B", "C", "D"].index(line["answerKey"].strip())
+    return Doc(task_name=task_name, query=f"Question: {line['question']}\nAnswer:", choices=[f" {c}" for c in texts],
+               gold_index=gold)
 
 
 def prompt_function(spec: EvalTaskSpec) -> Callable[[dict, str], Doc]:
@@ -161,19 +206,20 @@ def prompt_function(spec: EvalTaskSpec) -> Callable[[dict, str], Doc]:
         case "gpqa":
             return partial(gpqa_prompt, language=language, question_field=spec.question_field or "Question")
         case "math":
-            return partial(math_prompt, language=language, gold_field=spec.gold_field or "answer")
+            return partial(math_prompt, language=language, gold_field=spec.gold_field or "answer",
+                           template=spec.math_template)
         case "kholle":
             return kholle_prompt
         case "hellaswag":
             return partial(hellaswag_prompt, language=language)
+        case "hellaswag_harness":
+            return hellaswag_harness_prompt
         case "boolq":
             return partial(boolq_prompt, language=language)
         case "mmlu_letters":
             return get_mcq_prompt_function(LANGUAGES[language], _mmlu_letters, formulation=MCFFormulation())
-        case "mmlu_list":
-            return get_mcq_prompt_function(LANGUAGES[language], _mmlu_list, formulation=MCFFormulation())
-        case "arc_choice_columns":
-            return get_mcq_prompt_function(LANGUAGES[language], _arc_columns, formulation=CFFormulation())
-        case "arc_choice_struct":
-            return get_mcq_prompt_function(LANGUAGES[language], _arc_struct, formulation=CFFormulation())
+        case "mmlu_harness":
+            return mmlu_harness_prompt
+        case "arc":
+            return arc_prompt
     raise ValueError(f"no prompt for task kind {spec.kind!r}")

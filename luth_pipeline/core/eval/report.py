@@ -9,13 +9,14 @@ base model highlighted, and a grouped bar chart.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 import yaml
+from pydantic import ValidationError
 
 from luth_pipeline.core.checkpoints import CheckpointKey
-from luth_pipeline.core.config.base import ConfigError
+from luth_pipeline.core.config.base import ConfigError, StrictModel
 from luth_pipeline.core.eval.datasets import resolve
 from luth_pipeline.core.plots import png_bytes, pyplot
 
@@ -37,18 +38,50 @@ COMPARISON_SCHEMA = {
 }
 
 
-def load_reference_scores(path: str | Path) -> dict[str, dict[str, Any]]:
+class PublishedSource(StrictModel):
+    citation: str
+    url: str
+
+
+class PublishedRow(StrictModel):
+    """One published table row: a released model (`luth`) or its base (`base`) on one suite."""
+
+    model: str
+    hub_id: str
+    base_model: str  # the `base_models` key of the profile whose checkpoints it is compared with
+    role: Literal["luth", "base"]
+    language: Literal["fr", "en"]
+    source: str
+    where: str
+    verified: bool
+    scores: dict[str, float]
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} (published: {self.source}{'' if self.verified else ' †'})"
+
+
+class ReferenceScores(StrictModel):
+    sources: dict[str, PublishedSource]
+    published: list[PublishedRow]
+
+
+def load_reference_scores(path: str | Path) -> list[PublishedRow]:
+    """configs/eval/reference_scores.yaml: every row names a declared source."""
     path = resolve(path)
     if not path.is_file():
         raise ConfigError(f"reference scores file {path} does not exist: set `eval.reference_scores`")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    models = data.get("models")
-    if not isinstance(models, dict):
-        raise ConfigError(f"{path}: expected a top-level `models:` mapping")
-    for name, entry in models.items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("scores"), dict):
-            raise ConfigError(f"{path}: model {name!r} needs `scores: {{task: percent}}`")
-    return models
+    try:
+        data = ReferenceScores.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid reference scores: {exc}") from None
+    for index, row in enumerate(data.published):
+        if row.source not in data.sources:
+            raise ConfigError(
+                f"{path}: published[{index}] ({row.model}, {row.language}) cites source {row.source!r}, "
+                f"which is not under `sources:` (known: {', '.join(sorted(data.sources))})"
+            )
+    return data.published
 
 
 def best_recipes(headline: pl.DataFrame, language: str = "fr") -> dict[str, str]:
@@ -61,8 +94,9 @@ def best_recipes(headline: pl.DataFrame, language: str = "fr") -> dict[str, str]
     return dict(zip(best["base_model"], best["recipe"]))
 
 
-def build_comparison(scores: pl.DataFrame, references: dict[str, dict[str, Any]]) -> pl.DataFrame:
-    """One row per checkpoint × task (headline metric), scores in percent."""
+def build_comparison(scores: pl.DataFrame, references: list[PublishedRow]) -> pl.DataFrame:
+    """One row per checkpoint × task (headline metric), scores in percent; `published` is the
+    released Luth model's figure for that base model and suite (the first such row of the file)."""
     if scores.is_empty():
         return pl.DataFrame(schema=COMPARISON_SCHEMA)
     headline = scores.filter(pl.col("headline"))
@@ -76,10 +110,10 @@ def build_comparison(scores: pl.DataFrame, references: dict[str, dict[str, Any]]
     )
     base = headline.filter(pl.col("kind") == "base").select("base_model", "task", pl.col("score").alias("base_score"))
     published_rows = [
-        {"base_model": entry.get("base_model"), "language": entry.get("language", "fr"), "reference": task,
-         "published_model": name, "published": float(value)}
-        for name, entry in references.items()
-        for task, value in entry["scores"].items()
+        {"base_model": row.base_model, "language": row.language, "reference": task,
+         "published_model": row.label, "published": float(value)}
+        for row in references if row.role == "luth"
+        for task, value in row.scores.items()
     ]
     published = pl.DataFrame(
         published_rows,
@@ -111,9 +145,10 @@ def _fmt(value: float | None, signed: bool = False) -> str:
     return f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
-def render_markdown(comparison: pl.DataFrame, settings: dict[str, Any]) -> str:
-    """Per language: one row per checkpoint, one column per task (score, Δ vs base), then the
-    published model's row; the best merge recipe of each base model is marked ★ and bold."""
+def render_markdown(comparison: pl.DataFrame, settings: dict[str, Any], references: list[PublishedRow] = ()) -> str:
+    """Per language: one row per checkpoint, one column per task (score, Δ vs base), then every
+    published row for that base model (the released Luth model and the base model itself, each with
+    its source; † = not verified in the source); the best merge recipe is marked ★ and bold."""
     lines = ["# Evaluation report", ""]
     if comparison.is_empty():
         return "\n".join(lines + ["No checkpoint has been evaluated yet: materialize `benchmark_scores` first."])
@@ -142,20 +177,23 @@ def render_markdown(comparison: pl.DataFrame, settings: dict[str, Any]) -> str:
                     cells = [f"**{c}**" for c in cells]
                     mean = f"**{mean}**"
                 lines.append(f"| {label} | " + " | ".join(cells) + f" | {mean} |")
-            published = rows.filter(pl.col("published").is_not_null()).unique(["task"], keep="first")
-            if not published.is_empty():
-                name = published["published_model"][0]
-                by_task = dict(zip(published["task"], published["published"]))
-                values = [by_task.get(t) for t in tasks]
+            reference_of = dict(zip(rows["task"], rows["reference"]))
+            for row in references:
+                if row.base_model != base_model or row.language != language:
+                    continue
+                values = [row.scores.get(reference_of.get(t)) for t in tasks]
                 known = [v for v in values if v is not None]
-                lines.append(
-                    f"| *{name} (published)* | " + " | ".join(_fmt(v) for v in values)
-                    + f" | {_fmt(sum(known) / len(known)) if known else '–'} |"
-                )
+                if known:
+                    lines.append(
+                        f"| *{row.label}* | " + " | ".join(_fmt(v) for v in values)
+                        + f" | {_fmt(sum(known) / len(known)) if len(known) == len(values) else '–'} |"
+                    )
         lines.append("")
     lines += [
         "Scores in percent (headline metric per task); in parentheses: difference with the base model. "
-        "★ = best merge recipe (α) of that base model on the French suite.",
+        "★ = best merge recipe (α) of that base model on the French suite. Published rows: "
+        "configs/eval/reference_scores.yaml (source and table of each row; † = quoted, not re-read in "
+        "its source; a mean only when every task has a published value).",
         "",
         "## Eval settings",
         "",
@@ -181,7 +219,7 @@ def bar_chart_png(comparison: pl.DataFrame, language: str = "fr") -> bytes:
     published = part.filter(pl.col("published").is_not_null()).unique(["published_model", "task"], keep="first")
     for name in published["published_model"].unique(maintain_order=True).to_list():
         rows = published.filter(pl.col("published_model") == name)
-        series.append((f"{name} (published)", dict(zip(rows["task"], rows["published"])), True))
+        series.append((name, dict(zip(rows["task"], rows["published"])), True))
     width = 0.8 / max(len(series), 1)
     fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(tasks)), 4.5))
     for i, (label, values, hatched) in enumerate(series):

@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from luth_pipeline.core.eval.config import EvalConfig
-from luth_pipeline.core.eval.datasets import suite_tasks, task_catalogue, task_name
+from luth_pipeline.core.eval.datasets import lighteval_task_spec, suite_tasks, task_catalogue, task_name
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def _evaluate(model_path: str, config: EvalConfig, checkpoint: str, *, model, pr
                     model._cache = sample_cache  # the Pipeline registers its tasks with it
                     with task_registry_without_builtins():
                         pipeline = Pipeline(
-                            tasks=",".join(entries),
+                            tasks=",".join(lighteval_task_spec(e) for e in entries),
                             pipeline_parameters=PipelineParameters(
                                 launcher_type=ParallelismManager.NONE,
                                 custom_tasks_directory=module,

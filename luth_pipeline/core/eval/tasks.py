@@ -27,9 +27,11 @@ def build_task_configs(config: EvalConfig, names: list[str] | None = None) -> li
     for name in names or list(catalogue):
         spec = catalogue[name]
         path, subset, revision = dataset_location(spec, config)
-        generation_size = spec.generation_size
-        if config.max_new_tokens is not None:
-            generation_size = min(generation_size, config.max_new_tokens)
+        # LightEval's vLLM model generates `max_new_tokens` for every generative task when it is set,
+        # whatever the task's own size (`generation_parameters.max_new_tokens or generation_size`):
+        # that is how upstream's scores were produced (8192, HellaSwag-fr's 1 included). Setting the
+        # task size to the same value gives the transformers backend the same budget.
+        generation_size = config.max_new_tokens if config.max_new_tokens is not None else spec.generation_size
         configs.append(
             LightevalTaskConfig(
                 name=name,

@@ -75,12 +75,12 @@ class ScholarConfig(StrictModel):
     manifest: str = "configs/scholar/manifest.local.yaml"
     download: DownloadConfig = DownloadConfig()
     pdf: PdfLimits = PdfLimits()
-    # The shared LLM client's endpoint (`llm.endpoints`) and model of each pass. Upstream:
-    # Gemini 2.5 Flash extracts, Gemini 2.5 Pro refines LaTeX and enriches.
+    # The shared LLM client's endpoint (`llm.endpoints`) and model of each pass. Upstream's scripts
+    # call gemini-2.5-flash-lite for both (asynchronous_calls_extraction.py, asynchronous_calls_clean.py).
     extraction: StageLLMConfig = StageLLMConfig(
-        endpoint="gemini", model="gemini-2.5-flash", temperature=0.0, top_p=0.95, max_tokens=8192)
+        endpoint="gemini", model="gemini-2.5-flash-lite", temperature=0.0, top_p=0.95, max_tokens=8192)
     refinement: StageLLMConfig = StageLLMConfig(
-        endpoint="gemini", model="gemini-2.5-pro", temperature=0.2, top_p=0.95, max_tokens=4096)
+        endpoint="gemini", model="gemini-2.5-flash-lite", temperature=0.2, top_p=0.95, max_tokens=4096)
     prompts_dir: str = "configs/prompts/scholar"
     filters: FilterConfig = FilterConfig()
     # Difficulty when the refinement model gives none: by exam level.

@@ -159,11 +159,12 @@ def eval_report(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth
     if not checkpoints:
         raise dg.Failure("no checkpoint has benchmark_scores yet: materialize benchmark_scores for a checkpoint first")
     scores = pl.concat([store.read("benchmark_scores", c) for c in checkpoints], how="vertical_relaxed")
-    comparison = build_comparison(scores, load_reference_scores(profile.eval.reference_scores))
+    references = load_reference_scores(profile.eval.reference_scores)
+    comparison = build_comparison(scores, references)
     from luth_pipeline.core.eval.runner import eval_settings
 
     settings = eval_settings(profile.eval)
-    markdown = render_markdown(comparison, settings)
+    markdown = render_markdown(comparison, settings, references)
     png = bar_chart_png(comparison)
     uri = store.write(comparison, "eval_report")
     out_dir = Path(uri).parent if "://" not in uri else None

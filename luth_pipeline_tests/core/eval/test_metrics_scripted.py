@@ -16,6 +16,10 @@ TASKS = {
     "ifeval_fr": "prompt_level_strict_acc",
     "hellaswag_fr": "em",
     "boolq_fr": "em",
+    # upstream's English log-likelihood tasks (LightEval 0.10 leaderboard prompts)
+    "mmlu": "acc",
+    "arc:challenge": "acc",
+    "hellaswag": "acc",
 }
 
 

@@ -3,10 +3,21 @@
 import polars as pl
 import pytest
 
-from luth_pipeline.core.eval.report import bar_chart_png, build_comparison, render_markdown
+from luth_pipeline.core.config import ConfigError
+from luth_pipeline.core.eval.report import PublishedRow, bar_chart_png, build_comparison, load_reference_scores, render_markdown
 from luth_pipeline.core.eval.runner import SCORES_SCHEMA
 
-REFERENCES = {"Luth-0.6B-Instruct": {"base_model": "qwen3-0.6b", "language": "fr", "scores": {"mmlu": 40.23, "math_500": 43.0}}}
+
+def _row(model, role, scores, source="card", verified=True):
+    return PublishedRow(model=model, hub_id=f"org/{model}", base_model="qwen3-0.6b", role=role, language="fr",
+                        source=source, where="table 1", verified=verified, scores=scores)
+
+
+REFERENCES = [
+    _row("Luth-0.6B-Instruct", "luth", {"mmlu": 40.23, "math_500": 43.0}),
+    _row("Qwen3-0.6B", "base", {"mmlu": 27.13, "math_500": 29.2}),
+    _row("Luth-0.6B-Instruct", "luth", {"mmlu": 40.0}, source="paper", verified=False),
+]
 
 # checkpoint -> (mmlu_fr, math_500_fr) as fractions
 SCORES = {
@@ -43,14 +54,38 @@ def test_deltas_published_and_best_recipe():
 
 
 def test_markdown_marks_the_best_recipe_and_lists_the_published_row():
-    markdown = render_markdown(build_comparison(_scores(), REFERENCES), {"temperature": 0.0})
+    markdown = render_markdown(build_comparison(_scores(), REFERENCES), {"temperature": 0.0}, REFERENCES)
     assert "| checkpoint | math_500_fr | mmlu_fr | mean |" in markdown
     assert "| **qwen3-0.6b.merged.slerp-050 ★** | **42.00 (+12.00)** | **41.00 (+6.00)** | **41.50** |" in markdown
     assert "| qwen3-0.6b.base | 30.00 | 35.00 | 32.50 |" in markdown
-    assert "| *Luth-0.6B-Instruct (published)* | 43.00 | 40.23 | 41.61 |" in markdown
+    assert "| *Luth-0.6B-Instruct (published: card)* | 43.00 | 40.23 | 41.61 |" in markdown
+    assert "| *Qwen3-0.6B (published: card)* | 29.20 | 27.13 | 28.16 |" in markdown  # the base model's row
+    assert "| *Luth-0.6B-Instruct (published: paper †)* | – | 40.00 | – |" in markdown
     assert "- **temperature**: `0.0`" in markdown
 
 
 def test_chart_is_a_png():
     png = bar_chart_png(build_comparison(_scores(), REFERENCES))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_shipped_reference_scores_cite_a_source_for_every_row():
+    rows = load_reference_scores("configs/eval/reference_scores.yaml")
+    have = {(r.base_model, r.role, r.language) for r in rows}
+    # the released models and their Qwen3 bases, French; the released models, English
+    assert {("qwen3-0.6b", "luth", "fr"), ("qwen3-0.6b", "base", "fr"), ("qwen3-1.7b", "luth", "fr"),
+            ("qwen3-1.7b", "base", "fr"), ("qwen3-0.6b", "luth", "en"), ("qwen3-1.7b", "luth", "en")} <= have
+    assert all(r.where and r.scores for r in rows)
+    card = next(r for r in rows if r.source == "card_luth_0.6b" and r.role == "luth" and r.language == "fr")
+    assert card.scores["ifeval"] == 48.24 and card.verified
+
+
+def test_a_row_citing_an_undeclared_source_is_a_config_error(tmp_path):
+    bad = tmp_path / "refs.yaml"
+    bad.write_text(
+        "sources: {card: {citation: c, url: u}}\n"
+        "published:\n  - {model: M, hub_id: o/M, base_model: b, role: luth, language: fr, source: blog,"
+        " where: t, verified: true, scores: {mmlu: 1.0}}\n"
+    )
+    with pytest.raises(ConfigError, match="published\\[0\\].*'blog'"):
+        load_reference_scores(bad)

@@ -104,7 +104,7 @@ def test_catalogue_sets_yield_question_and_choice_texts_nested_fields_included(l
     sets = {s.name: s for s in decontamination_sets(local_profile.sft.decontamination, local_profile.eval)}
     mmlu = [t.text for t in load_eval_texts(sets["mmlu_fr"], local_profile.resolve_path)]
     assert "Quelle est la capitale de l'Australie ?" in mmlu and "Canberra" in mmlu
-    arc = [t.text for t in load_eval_texts(sets["arc_challenge_en"], local_profile.resolve_path)]
+    arc = [t.text for t in load_eval_texts(sets["arc:challenge"], local_profile.resolve_path)]
     assert "Copper" in arc  # ai2_arc's `choices.text` list, flattened
 
 
