@@ -8,12 +8,13 @@ step after loading — `where`, the row cap, the column mapping — is one code 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from luth_pipeline.core.config.base import ConfigError
 from luth_pipeline.core.sources.config import SourceConfig
@@ -21,6 +22,7 @@ from luth_pipeline.core.sources.normalize import MalformedRow, to_messages
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 10_000
+T = TypeVar("T")
 _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
@@ -41,12 +43,14 @@ class SourceRows:
         return dict(Counter(r["reason"] for r in self.rejects))
 
 
-def open_dataset(name: str, cfg: SourceConfig, resolve_path: Callable[[str], Path]):
-    """`datasets.load_dataset` for the hub id, or for the local `data_files` standing in for it."""
+def open_dataset(name: str, cfg: SourceConfig, resolve_path: Callable[[str], Path], split: str | None = None):
+    """`datasets.load_dataset` for one split of the hub id, or for the local `data_files` standing in for it."""
     import datasets
 
+    split = split or cfg.splits[0]
     if cfg.data_files:
-        files = [str(resolve_path(f)) for f in cfg.data_files]
+        listed = cfg.data_files[split] if isinstance(cfg.data_files, dict) else cfg.data_files
+        files = [str(resolve_path(f)) for f in listed]
         missing = [f for f in files if not Path(f).is_file()]
         if missing:
             raise ConfigError(f"sources.{name}.data_files: {missing} not found; fix the path or regenerate the fixtures "
@@ -56,13 +60,32 @@ def open_dataset(name: str, cfg: SourceConfig, resolve_path: Callable[[str], Pat
         if builder is None:
             raise ConfigError(f"sources.{name}.data_files: use one file type among {sorted(_BUILDERS)}, got {files}")
         # The split name is kept so a profile can switch between hub and files without other edits.
-        return datasets.load_dataset(builder, data_files={cfg.split: files}, split=cfg.split, streaming=cfg.streaming)
+        return datasets.load_dataset(builder, data_files={split: files}, split=split, streaming=cfg.streaming)
     try:
-        return datasets.load_dataset(cfg.hf_id, cfg.subset, split=cfg.split, streaming=cfg.streaming)
+        return datasets.load_dataset(cfg.hf_id, cfg.subset, split=split, revision=cfg.revision, streaming=cfg.streaming)
     except ValueError as exc:
         if "split" in str(exc).lower():  # datasets lists the available splits in its message
             raise ConfigError(f"sources.{name}.split: {exc}; set `sources.{name}.split` to one of them") from exc
         raise
+
+
+def reservoir_sample(items: Iterable[T], k: int, rng: random.Random) -> tuple[list[T], int]:
+    """A uniform sample of `k` items from a stream of unknown length (Algorithm R), and the count seen.
+
+    Every item ends up in the sample with probability k/n, whatever the stream's order: a cap on a
+    hub dataset must not keep only its first rows (often one origin, one language, one period).
+    """
+    sample: list[T] = []
+    seen = 0
+    for item in items:
+        seen += 1
+        if len(sample) < k:
+            sample.append(item)
+        else:
+            slot = rng.randrange(seen)
+            if slot < k:
+                sample[slot] = item
+    return sample, seen
 
 
 def _column_names(dataset) -> list[str]:
@@ -82,38 +105,51 @@ def check_schema(name: str, cfg: SourceConfig, columns: list[str]) -> None:
             )
 
 
-def load_source(name: str, cfg: SourceConfig, resolve_path: Callable[[str], Path], dataset=None,
+def load_source(name: str, cfg: SourceConfig, resolve_path: Callable[[str], Path],
                 logger: logging.Logger | None = None) -> SourceRows:
-    """Load, filter and normalize one source (pass `dataset` to reuse an already opened one).
+    """Load, filter, sample (`max_rows`) and normalize one source, split after split.
 
     Progress goes to `logger` (e.g. Dagster's `context.log`), else to this module's logger.
     """
     logger = logger or log
-    dataset = open_dataset(name, cfg, resolve_path) if dataset is None else dataset
-    out = SourceRows(name, columns=_column_names(dataset))
-    if out.columns:  # known up front for map-style datasets and most streamed ones
-        check_schema(name, cfg, out.columns)
+    out = SourceRows(name)
+    several = len(cfg.splits) > 1
     started = time.monotonic()
-    for index, row in enumerate(dataset):
-        if index == 0 and not out.columns:
-            out.columns = list(row)
-            check_schema(name, cfg, out.columns)
-        if cfg.max_rows is not None and len(out.rows) + len(out.rejects) >= cfg.max_rows:
-            out.capped = True
-            break
-        out.read += 1
-        if any(row.get(col) != value for col, value in cfg.where.items()):
-            out.dropped_by_where += 1
-            continue
-        source_id = str(row[cfg.id_column]) if cfg.id_column else str(index)
+
+    def passing_rows() -> Iterator[tuple[str, int, dict[str, Any]]]:
+        for split in cfg.splits:
+            opened = open_dataset(name, cfg, resolve_path, split)
+            columns = _column_names(opened)
+            if columns:  # known up front for map-style datasets and most streamed ones
+                check_schema(name, cfg, columns)
+                out.columns = out.columns or columns
+            for index, row in enumerate(opened):
+                if index == 0 and not columns:
+                    check_schema(name, cfg, list(row))
+                    out.columns = out.columns or list(row)
+                out.read += 1
+                if out.read % PROGRESS_EVERY == 0:
+                    logger.info("%s: %d rows read (%.0f rows/s)", name, out.read, out.read / (time.monotonic() - started))
+                if any(row.get(col) != value for col, value in cfg.where.items()):
+                    out.dropped_by_where += 1
+                    continue
+                yield split, index, row
+
+    if cfg.max_rows is None:
+        chosen: Iterable[tuple[str, int, dict[str, Any]]] = passing_rows()
+    else:
+        sample, seen = reservoir_sample(passing_rows(), cfg.max_rows, random.Random(f"{cfg.seed}:{name}"))
+        out.capped = seen > cfg.max_rows
+        order = {split: i for i, split in enumerate(cfg.splits)}
+        chosen = sorted(sample, key=lambda item: (order[item[0]], item[1]))  # stream order, stable ids
+    for split, index, row in chosen:
+        source_id = str(row[cfg.id_column]) if cfg.id_column else (f"{split}:{index}" if several else str(index))
         base = {"id": f"raw/{name}/{source_id}", "source": name, "source_id": source_id,
                 "parent_asset": None, "parent_id": None}
         try:
             out.rows.append({**base, "messages": to_messages(cfg, row)})
         except MalformedRow as bad:
+            where = f"split {split!r} row {index}" if several else f"row {index}"
             out.rejects.append({**base, "messages": [], "reason": bad.reason,
-                                "reason_detail": f"source {name!r} row {index}: {bad.detail}"})
-        done = len(out.rows) + len(out.rejects)
-        if done % PROGRESS_EVERY == 0:
-            logger.info("%s: %d rows normalized (%.0f rows/s)", name, done, done / (time.monotonic() - started))
+                                "reason_detail": f"source {name!r} {where}: {bad.detail}"})
     return out

@@ -30,7 +30,7 @@ def _fingerprint() -> str:
     description=(
         "One source of the French mixture (smoltalk2, aya_dataset, CroissantLLM SFT, openhermes-fr) read with "
         "`datasets.load_dataset` (streamed from the hub in `gpu`, shipped fixture files in `local`), filtered by "
-        "`where`, capped at `max_rows`, normalized to chat `messages` with provenance. Malformed rows go to the "
+        "`where` (e.g. aya's French rows), sampled uniformly at `max_rows` (seeded reservoir over the whole stream), normalized to chat `messages` with provenance. Malformed rows go to the "
         "`rejects` table with their reason."
     ),
 )
@@ -41,7 +41,7 @@ def raw_multilingual_dumps(
     profile, store = luth_config.values, luth_storage.store
     name = context.partition_key
     cfg = profile.sources[name]
-    origin = cfg.data_files or f"{cfg.hf_id}:{cfg.subset or 'default'}/{cfg.split}"
+    origin = cfg.data_files or f"{cfg.hf_id}:{cfg.subset or 'default'}/{'+'.join(cfg.splits)}"
     context.log.info(f"{name}: loading {origin} (streaming={cfg.streaming}, max_rows={cfg.max_rows})")
     loaded = load_source(name, cfg, profile.resolve_path, logger=context.log)
     data = frame(loaded.rows, CHAT_COLUMNS)
