@@ -21,8 +21,12 @@ def raw_source_not_empty(context: dg.AssetCheckExecutionContext, luth_config: Lu
     kept, rejected = (pads.dataset(store._path(ASSET, name, table), filesystem=store.fs, format="parquet").count_rows()
                       for table in ("data", "rejects"))
     origin = cfg.data_files or f"{cfg.hf_id}:{cfg.subset or 'default'}/{'+'.join(cfg.splits)}"
-    description = (f"{name} yielded {kept} usable row(s) from {origin} ({rejected} malformed)" if kept else
-                   f"{name} yielded no usable row from {origin} ({rejected} malformed, `where` {cfg.where or 'none'}): "
-                   f"check sources.{name}.split, .where and the column keys")
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(ASSET), asset_partitions=[name]), limit=1).records
+    meta = records[0].asset_materialization.metadata if records else {}
+    read, dropped = (meta[key].value if key in meta else "?" for key in ("rows_read", "rows_dropped_by_where"))
+    counts = f"{read} read, {dropped} dropped by `where` {cfg.where or '{}'}, {rejected} malformed"
+    description = (f"{name}: {kept} usable row(s) from {origin} ({counts})" if kept else
+                   f"{name} yielded no usable row from {origin} ({counts}): check sources.{name}.split, .where and the column keys")
     return dg.AssetCheckResult(passed=kept > 0, severity=dg.AssetCheckSeverity.ERROR, description=description,
-                               metadata={"rows": kept, "rejected": rejected})
+                               metadata={"rows": kept, "rejected": rejected, "rows_read": read, "rows_dropped_by_where": dropped})

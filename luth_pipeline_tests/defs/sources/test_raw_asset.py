@@ -49,3 +49,4 @@ def test_a_source_that_yields_nothing_fails_its_blocking_check(luth_resources, t
     [failed] = result.get_asset_check_evaluations()
     assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
     assert "aya_dataset yielded no usable row" in failed.description and "language_code" in failed.description
+    assert "249 read, 249 dropped by `where`" in failed.description  # the numbers behind the failure
