@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
@@ -28,7 +27,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from luth_pipeline.core.config.base import ConfigError, StrictModel
-from luth_pipeline.core.scholar.manifest import ExamEntry, Level, Manifest, PairingProblem
+from luth_pipeline.core.scholar.manifest import ExamEntry, Level, Manifest, PairingProblem, slug
 
 DEFAULT_SOURCES = "configs/scholar/exam_sources.yaml"
 YEAR = r"(?<!\d)(19[5-9]\d|20\d\d)(?!\d)"
@@ -100,7 +99,7 @@ def _file_name(href: str, anchor) -> str:
         if value.lower().endswith(".pdf"):
             return PurePosixPath(unquote(value)).name
     text = anchor.get_text(" ", strip=True)
-    return text if text.lower().endswith(".pdf") else _slug(text) + ".pdf"
+    return text if text.lower().endswith(".pdf") else slug(text) + ".pdf"
 
 
 def links_from_html(html: str, base_url: str, site: ExamSite) -> list[Document]:
@@ -123,15 +122,10 @@ def documents_in_folder(folder: Path) -> list[Document]:
     return [Document(path.name, str(path)) for path in sorted(folder.rglob("*")) if path.suffix.lower() == ".pdf"]
 
 
-def _slug(text: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-
-
 def _keyword(text: str, table: dict[str, str]) -> str | None:
     """The value of the first key that starts a word of `text` (`si` matches `…_si_…`, not `physique`)."""
-    lowered = _slug(text)
-    return next((value for key, value in table.items() if re.search(rf"(?:^|-){re.escape(_slug(key))}", lowered)), None)
+    lowered = slug(text)
+    return next((value for key, value in table.items() if re.search(rf"(?:^|-){re.escape(slug(key))}", lowered)), None)
 
 
 def pair_documents(documents: list[Document], site: ExamSite, site_name: str) -> tuple[list[ExamEntry], list[PairingProblem]]:
@@ -167,7 +161,7 @@ def pair_documents(documents: list[Document], site: ExamSite, site_name: str) ->
             problems.append(PairingProblem(path=match.location, reason="no year in the file name or link text (upstream dropped these too)"))
             continue
         stem = re.sub(r"\.pdf$", "", match.name, flags=re.IGNORECASE)
-        exam_id = base = _slug(f"{site.level}-{site_name}-{stem}")
+        exam_id = base = slug(f"{site.level}-{site_name}-{stem}")
         suffix = 2
         while exam_id in ids:
             exam_id, suffix = f"{base}-{suffix}", suffix + 1
