@@ -51,8 +51,17 @@ class LineageStep:
 
     @property
     def parent(self) -> tuple[str, str] | None:
+        """The parent row in this store; None for a raw row or one read from outside (`external`)."""
         parent_asset, parent_id = self.row.get("parent_asset"), self.row.get("parent_id")
-        return (str(parent_asset), str(parent_id)) if parent_asset and parent_id is not None else None
+        if not parent_asset or parent_id is None or self.external:
+            return None
+        return str(parent_asset), str(parent_id)
+
+    @property
+    def external(self) -> str | None:
+        """Where a row read from outside the store came from, e.g. `hf://datasets/kurakurai/luth-sft luth_scholar/17`."""
+        parent_asset = self.row.get("parent_asset")
+        return f"{parent_asset} {self.row.get('parent_id')}" if parent_asset and "://" in str(parent_asset) else None
 
 
 def find_row(store: DatasetStore, asset: str, row_id: str) -> LineageStep | None:
@@ -115,5 +124,6 @@ def format_trace(chain: list[LineageStep], show_messages: bool = True) -> str:
         if show_messages and step.row.get("messages"):
             first = step.row["messages"][0]
             lines.append(f"{pad}  first turn ({first.get('role')}): {_short(first.get('content'))}")
-    lines.append(f"{len(chain)} hop(s); raw row: {chain[-1].asset} {chain[-1].id}")
+    origin = chain[-1].external
+    lines.append(f"{len(chain)} hop(s); " + (f"hub row: {origin}" if origin else f"raw row: {chain[-1].asset} {chain[-1].id}"))
     return "\n".join(lines)

@@ -113,7 +113,7 @@ def load_manifest(path: Path) -> Manifest:
         raise ConfigError(f"{path}: invalid scholar manifest:\n" + "\n".join(problems)) from None
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()  # "général" → "general"
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
@@ -144,7 +144,7 @@ def resolve_exams(manifest: Manifest, root: Path) -> tuple[list[ExamEntry], list
             for keyword, label in rule.subject_from_path.items():
                 if subject is None and keyword.lower() in lowered:
                     subject = label
-            exam_id = _slug(f"{rule.level}-{rule.contest}-{sujet_path.stem.replace(old, '')}")
+            exam_id = slug(f"{rule.level}-{rule.contest}-{sujet_path.stem.replace(old, '')}")
             exams.append(ExamEntry(
                 id=exam_id, level=rule.level, contest=rule.contest, subject=subject or "other",
                 year=int(year.group(1)), sujet=sujet, corrige=str(corrige),

@@ -24,6 +24,7 @@ from luth_pipeline.core.sft.decontamination import EvalIndex, build_index, decon
 from luth_pipeline.core.sft.hf_dataset import TokenStats, render_card, write_shards
 from luth_pipeline.core.sft.mixture import MixtureResult, build_mixture, load_inputs
 from luth_pipeline.core.sft.packing import bins_table, pack_bins
+from luth_pipeline.core.sft.published import hub_uri, load_published
 from luth_pipeline.core.sft.tokenization import LabelSettings, count_chat_tokens, template_has_generation_markers, tokenize_dataset
 from luth_pipeline.core.storage import DatasetStore, atomic_directory
 
@@ -97,7 +98,11 @@ def decontamination_report(index: EvalIndex, removed: dict[str, int], names: lis
 def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild:
     config = profile.sft
     seed = sft_seed(profile)
-    loaded, missing = load_inputs(config.mixture, lambda asset, partition: store.read(asset, partition))
+    if config.source == "published":
+        log(f"sft.source is published: reading {hub_uri(config.published)} splits {config.published.splits}")
+        loaded, missing = load_published(config.published, profile.resolve_path)
+    else:
+        loaded, missing = load_inputs(config.mixture, lambda asset, partition: store.read(asset, partition))
     for item in missing:
         log(f"mixture input not materialized, left out: {item}")
     eval_sets = decontamination_sets(config.decontamination, profile.eval)
@@ -122,7 +127,11 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
     split_sources = {
         split: ", ".join(sorted(rows.filter(pl.col("split") == split)["source"].unique().to_list())) for split in result.split_stats
     }
-    licenses = {name: source.license for name, source in profile.sources.items() if getattr(source, "license", None)}
+    licenses = (
+        {config.published.hf_id: config.published.license}
+        if config.source == "published"
+        else {name: source.license for name, source in profile.sources.items() if getattr(source, "license", None)}
+    )
 
     folder = dataset_folder(store)
     with atomic_directory(folder) as tmp:

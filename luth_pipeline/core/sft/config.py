@@ -121,12 +121,72 @@ class PackingConfig(StrictModel):
     num_proc: int = Field(default=0, ge=0)
 
 
+# Rows per split of the published Luth-SFT (kurakurai/luth-sft card; reference §2.1): 570,623 in all.
+PUBLISHED_SPLIT_SIZES = {
+    "luth_scholar": 30_282,
+    "luth_croissantllm": 13_872,
+    "luth_smoltalk2": 50_474,
+    "luth_aya_dataset": 1_422,
+    "luth_tulu3_persona_math": 47_440,
+    "luth_openhermes": 406_516,
+    "luth_tulu3_persona_instruct": 20_617,
+}
+
+
+class SplitSizeConfig(StrictModel):
+    """The `luth_sft_split_sizes` check: each split's rows against an expected size.
+
+    A split of the mixture that ends empty always fails (a source that yields nothing, a `where`
+    that matches nothing, an input never materialized). Sizes are compared when `expected` is set:
+    a split more than `tolerance` (relative) away fails, with the numbers. A profile whose sizes
+    are not comparable sets `expected: {}` and says why in `no_sizes_reason`.
+    """
+
+    expected: dict[str, int] = Field(default_factory=lambda: dict(PUBLISHED_SPLIT_SIZES))
+    tolerance: float = Field(default=0.25, gt=0)
+    no_sizes_reason: str | None = None
+
+    @model_validator(mode="after")
+    def _sizes_or_reason(self) -> "SplitSizeConfig":
+        if not self.expected and not self.no_sizes_reason:
+            raise ValueError("`expected` is empty: give the expected split sizes, or say why not in `no_sizes_reason`")
+        return self
+
+
+class PublishedSFTConfig(StrictModel):
+    """The published Luth-SFT (`sft.source: published`): its splits replace our mixture.
+
+    Read with `datasets.load_dataset(hf_id, split=..., revision=...)`; `path` (a local folder in
+    the hub repo's layout: Parquet shards + README `configs`) stands in for the hub id offline.
+    """
+
+    hf_id: str = "kurakurai/luth-sft"
+    revision: str | None = None
+    path: str | None = None
+    # All 7 splits, or a chosen subset (e.g. without luth_smoltalk2, as upstream's LFM2-350M run).
+    splits: list[str] = Field(default_factory=lambda: list(PUBLISHED_SPLIT_SIZES))
+    messages_column: str = "messages"
+    license: str = "odc-by"
+
+    @field_validator("splits")
+    @classmethod
+    def _some_splits(cls, value: list[str]) -> list[str]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError(f"`splits` must name at least one split, each once (got {value})")
+        return value
+
+
 class SFTConfig(StrictModel):
+    # `mixture`: build Luth-SFT from this pipeline's stages; `published`: train on the published
+    # Luth-SFT (`published`), through the same normalization, decontamination, checks and packing.
+    source: Literal["mixture", "published"] = "mixture"
+    published: PublishedSFTConfig = PublishedSFTConfig()
     mixture: list[MixtureInput] = []
     decontamination: DecontaminationConfig = DecontaminationConfig()
     card: DatasetCardConfig = DatasetCardConfig()
     hub: HubConfig = HubConfig()
     packing: PackingConfig = PackingConfig()
+    split_sizes: SplitSizeConfig = SplitSizeConfig()
     # None: the profile's seed. Shuffles rows within each split and the packed bins.
     seed: int | None = None
 

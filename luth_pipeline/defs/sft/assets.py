@@ -13,6 +13,7 @@ from luth_pipeline.core.sft import build as sft
 from luth_pipeline.core.sft import checks as core_checks
 from luth_pipeline.core.sft.hf_dataset import push_to_hub
 from luth_pipeline.core.sft.plots import length_histogram_png
+from luth_pipeline.core.sft.published import hub_uri
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import column_schema, dataset_metadata, markdown_preview
 from luth_pipeline.defs.partitions import base_model_partitions
@@ -23,8 +24,11 @@ CODE_VERSION = "sft-1"
 
 
 def _mixture_deps() -> list[dg.AssetDep]:
-    """One dep per upstream asset the configured mixture reads (all partitions when partitioned)."""
+    """One dep per upstream asset the configured mixture reads (all partitions when partitioned);
+    none when `sft.source` is `published` (the rows come from the hub dataset)."""
     deps: dict[str, dg.AssetDep] = {}
+    if current_profile().sft.source == "published":
+        return []
     for item in current_profile().sft.mixture:
         if item.asset not in deps:
             mapping = dg.AllPartitionMapping() if item.partitions else None
@@ -56,7 +60,8 @@ def _plot_metadata(png: bytes, path: Path) -> dict:
     deps=_mixture_deps(),
     code_version=_code_version(sft.eval_sets_digest(current_profile())),
     description=(
-        "Luth-SFT: the configured sources (French samples, Tulu answers, Scholar exercises) "
+        "Luth-SFT: the configured sources (French samples, Tulu answers, Scholar exercises; or, with "
+        "`sft.source: published`, the splits of the published kurakurai/luth-sft) "
         "chat-normalized, deduplicated across sources, n-gram decontaminated against every eval set, "
         "capped per split and shuffled; written as a Hugging Face dataset folder (Parquet shards per "
         "split + dataset card) and as flat `data`/`rejects`/`decontamination` tables."
@@ -103,6 +108,9 @@ def luth_sft(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_st
             "decontamination": dg.MetadataValue.md(_markdown_table(report) if report.height else "no eval set configured"),
             "decontaminated_rows": sum(c["decontamination"] for c in build.mixture.split_stats.values()),
             "missing_inputs": dg.MetadataValue.json(build.mixture.missing),
+            "sft_source": dg.MetadataValue.text(
+                hub_uri(profile.sft.published) + " " + ",".join(profile.sft.published.splits) if profile.sft.source == "published" else "mixture"
+            ),
             "tokens_total": sum(s.total for s in build.token_stats.values()),
             "dataset_card": dg.MetadataValue.md((build.folder / "README.md").read_text(encoding="utf-8").split("---", 2)[-1]),
         }

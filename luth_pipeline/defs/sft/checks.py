@@ -5,6 +5,7 @@ import dagster as dg
 
 from luth_pipeline.core.sft import checks as core_checks
 from luth_pipeline.core.sft.decontamination import decontamination_sets
+from luth_pipeline.core.sft.split_sizes import configured_splits, split_counts, split_size_problems
 from luth_pipeline.defs.partitions import base_model_partitions
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
@@ -63,3 +64,20 @@ def luth_sft_packed_schema(context: dg.AssetCheckExecutionContext, luth_config: 
     bins = store.num_rows("luth_sft_packed", context.partition_key, "data")
     return _result(problems, f"{bins} bins valid", bins=bins)
 
+
+
+@dg.asset_check(
+    asset="luth_sft",
+    blocking=False,  # a fidelity signal (our filters may legitimately differ), not a data-correctness guard
+    description="Every split has rows, and each split's size is within `sft.split_sizes.tolerance` of the expected "
+                "size (the published Luth-SFT in `gpu`): a source that yields nothing or far too little fails with the numbers.",
+)
+def luth_sft_split_sizes(luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.AssetCheckResult:
+    profile = luth_config.values
+    config = profile.sft.split_sizes
+    problems, table = split_size_problems(split_counts(luth_storage.store), configured_splits(profile.sft), config)
+    rows = [dg.TableRecord({"split": s.split, "rows": s.rows, "expected": s.expected or 0, "ratio": s.ratio or 0.0}) for s in table]
+    schema = dg.TableSchema(columns=[dg.TableColumn("split", "string"), dg.TableColumn("rows", "int"),
+                                     dg.TableColumn("expected", "int"), dg.TableColumn("ratio", "float")])
+    ok = f"{len(table)} split(s) non-empty" + (f", sizes within ±{config.tolerance:.0%}" if config.expected else f"; sizes not compared: {config.no_sizes_reason}")
+    return _result(problems, ok, sizes=dg.MetadataValue.table(rows, schema), tolerance=config.tolerance)

@@ -31,3 +31,22 @@ def test_wrong_column_in_the_profile_fails_naming_the_key(luth_resources, tmp_pa
     with pytest.raises(Exception, match=r"sources\.aya_dataset\.prompt_column"):
         dg.materialize([raw_multilingual_dumps], resources=resources, partition_key="aya_dataset")
     assert not resources["luth_storage"].store.exists("raw_multilingual_dumps", "aya_dataset")
+
+
+def test_a_source_that_yields_nothing_fails_its_blocking_check(luth_resources, tmp_path):
+    from luth_pipeline.defs.sources.checks import raw_source_not_empty
+
+    ok = dg.materialize([raw_multilingual_dumps, raw_source_not_empty], resources=luth_resources, partition_key="aya_dataset")
+    [passed] = ok.get_asset_check_evaluations()
+    assert passed.passed and passed.metadata["rows"].value > 100
+    profile = yaml.safe_load((PROFILES_DIR / "local.yaml").read_text(encoding="utf-8"))
+    profile["sources"]["aya_dataset"]["where"] = {"language_code": "fr"}  # ISO 639-1, but aya uses 639-3 `fra`
+    path = tmp_path / "nothing.yaml"
+    path.write_text(yaml.safe_dump(profile), encoding="utf-8")
+    resources = {**luth_resources, "luth_config": LuthConfig(profile=str(path))}
+    result = dg.materialize([raw_multilingual_dumps, raw_source_not_empty], resources=resources, partition_key="aya_dataset",
+                            raise_on_error=False)
+    [failed] = result.get_asset_check_evaluations()
+    assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
+    assert "aya_dataset yielded no usable row" in failed.description and "language_code" in failed.description
+    assert "249 read, 249 dropped by `where`" in failed.description  # the numbers behind the failure
