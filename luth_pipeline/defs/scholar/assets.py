@@ -195,7 +195,9 @@ def scholar_exercises(
     png = subject_mix_png(mix, config.reference_subject_mix, f"Subject mix of {data.height} exercises vs the Luth report")
     plot_uri = _write_beside(store, "scholar_exercises", "subject_mix.png", png)
     pdfs = store.read("scholar_pdfs")
-    counts = {"exams_usable": pdfs.height, **result.counts}
+    # the funnel from usable exams to kept exercises, with what extraction rejected (exams or questions)
+    extraction_rejects = store.read("scholar_extractions", table="rejects").height
+    counts = {"exams_usable": pdfs.height, "extraction_rejects": extraction_rejects, **result.counts}
     subject_counts = dict(data.group_by("subject").len().iter_rows()) if data.height else {}
     return dg.MaterializeResult(metadata={
         **dataset_metadata(data, uri, upstream="scholar_extractions"),

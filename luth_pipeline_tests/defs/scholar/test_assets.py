@@ -43,6 +43,7 @@ def test_local_profile_materializes_offline_from_the_shipped_cache(luth_resource
 
     exercises = _metadata(result, "scholar_exercises")
     assert exercises["refine_cache_hits"] == 24 and exercises["dagster/row_count"] == 19
+    assert "| extraction_rejects | 3 |" in exercises["counts_per_step"] and "| extracted | 25 |" in exercises["counts_per_step"]
     assert exercises["rejected_by_check"] == {"answerless": 1, "latex": 1, "restatement": 1, "figure": 1, "language": 1,
                                               "duplicate": 1}
     assert "![subject mix](data:image/png;base64," in exercises["subject_mix_plot"]
