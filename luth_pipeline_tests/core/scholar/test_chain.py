@@ -2,6 +2,7 @@
 
 import json
 from contextlib import closing
+from types import SimpleNamespace
 
 import pytest
 
@@ -21,12 +22,6 @@ from luth_pipeline_tests.servers import Completion, GeminiServer
 quiet = lambda *_: None  # noqa: E731
 
 
-@pytest.fixture
-def server():
-    with GeminiServer(reply_fn=scripted_reply) as s:
-        yield s
-
-
 def _run(profile, tmp_path, refine=True):
     config = profile.scholar
     prompts = Prompts(REPO_ROOT / config.prompts_dir)
@@ -44,6 +39,19 @@ def _run(profile, tmp_path, refine=True):
 
 
 FIXTURE = {(exam.id, fixture_path(q)): q for exam in EXAMS for q in exam.questions}
+
+
+@pytest.fixture(scope="module")
+def scripted_run(tmp_path_factory):
+    """The chain and the refinement once on the scripted loopback Gemini (a 500 and a broken body injected)."""
+    tmp_path = tmp_path_factory.mktemp("scholar-chain")
+    with GeminiServer(reply_fn=scripted_reply) as server:
+        profile = load_profile(str(gemini_profile(tmp_path, server.url)))
+        server.inject(500)  # the first call fails: the client retries it
+        server.malformed_next(1, body=b'{"candidates": [ not json')  # a broken HTTP body, retried too
+        inventory, extraction, exercises = _run(profile, tmp_path)
+        yield SimpleNamespace(server=server, profile=profile, tmp_path=tmp_path, inventory=inventory,
+                              extraction=extraction, exercises=exercises)
 
 
 def _rejects(extraction) -> set[tuple]:
@@ -71,11 +79,9 @@ def _assert_paired_by_path(extraction):
         assert item["context"] == (q.enriched_context or q.context), item["id"]
 
 
-def test_chain_end_to_end_on_loopback_gemini(server, tmp_path):
-    profile = load_profile(str(gemini_profile(tmp_path, server.url)))
-    server.inject(500)  # the first call fails: the client retries it
-    server.malformed_next(1, body=b'{"candidates": [ not json')  # a broken HTTP body, retried too
-    inventory, extraction, exercises = _run(profile, tmp_path)
+def test_chain_end_to_end_on_loopback_gemini(scripted_run):
+    server, inventory, extraction, exercises = (scripted_run.server, scripted_run.inventory, scripted_run.extraction,
+                                                scripted_run.exercises)
 
     # 5 exams x 4 steps, 24 refinements (25 items, one without an answer), 2 retries
     assert len(server.requests) == 20 + 24 + 2
@@ -139,15 +145,15 @@ def test_chain_end_to_end_on_loopback_gemini(server, tmp_path):
 
     # a re-run answers everything from the cache: no request reaches the server
     server.reset()
-    _, again, exercises_again = _run(profile, tmp_path)
+    _, again, exercises_again = _run(scripted_run.profile, scripted_run.tmp_path)
     assert server.request_count == 0 and again.items == extraction.items
     assert [r["id"] for r in exercises_again.rows] == [r["id"] for r in exercises.rows]
 
 
-def test_numbering_that_restarts_in_every_exercise_pairs_every_answer(server, tmp_path):
+def test_numbering_that_restarts_in_every_exercise_pairs_every_answer(scripted_run):
     numbers = [q.number for q in RESTART.questions]
     assert len(set(numbers)) < len(numbers) / 2  # « 1. » four times, « 2. » four times: the number alone is ambiguous
-    _, extraction, _ = _run(load_profile(str(gemini_profile(tmp_path, server.url))), tmp_path, refine=False)
+    extraction = scripted_run.extraction
     restart = [i for i in extraction.items if i["exam_id"] == RESTART.id]
     # the answers reply lists the exercises last one first; only the skipped question is missing
     assert [i["path"] for i in restart] == [fixture_path(q) for q in RESTART.questions if q.skipped_in is None]
