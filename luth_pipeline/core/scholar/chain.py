@@ -1,8 +1,11 @@
 """The four-step extraction chain (upstream's `full_pipeline_async`), batched across exams.
 
-Per exam: (1) questions from the subject, (2) each question's context from the subject,
-(3) each answer from the official correction only, (4) contexts enriched with the results of
-earlier questions. Each step is one request per exam; the requests of all exams go to the
+Per exam: (1) questions from the subject, each with its path (exercise, part, number) and an
+outline of how many questions each exercise has, (2) each question's context from the
+subject, (3) each answer from the official correction only, (4) contexts enriched with the
+results of earlier questions. Steps 2–4 return one item per path and are joined by it
+(`structure.py`); a question a reply lost (cut at max tokens, skipped) is rejected with the
+reason, never silently dropped, and an exam whose reply fails is rejected whole. Each step is one request per exam; the requests of all exams go to the
 shared LLM client together (cached, rate-limited, bounded concurrency), so step k of every exam
 runs in parallel and a re-run answers every finished step from the cache.
 
@@ -25,14 +28,16 @@ from pydantic import BaseModel
 from luth_pipeline.core.llm.config import StageLLMConfig
 from luth_pipeline.core.llm.types import LLMRequest, LLMResponse
 from luth_pipeline.core.scholar.pdf import PageContent
-from luth_pipeline.core.scholar.repair import ParsedReply, parse_reply
+from luth_pipeline.core.scholar.repair import ParsedReply, list_fields, parse_reply
 from luth_pipeline.core.scholar.schemas import (
     AnswerList,
     ContextList,
     EnrichedList,
+    Question,
     QuestionList,
     response_schema,
 )
+from luth_pipeline.core.scholar.structure import check_questions, match_items, path_key, question_path
 
 STEPS = ("questions", "context", "answers", "enrich")
 
@@ -111,16 +116,24 @@ class StepStats:
     cache_hits: int = 0
     calls_made: int = 0  # sent to the model (not answered by the cache)
     llm_errors: int = 0
-    truncated: int = 0  # finish_reason "length": the reply was cut, repair kept what was complete
-    parse: collections.Counter = field(default_factory=collections.Counter)  # clean / latex_escapes / json_repair / failed
-    dropped_items: int = 0
+    truncated: int = 0  # finish_reason "length": only the items written out whole were kept
+    parse: collections.Counter = field(default_factory=collections.Counter)  # clean / latex_escapes / json_repair / complete_items / failed
+    dropped_items: int = 0  # items that did not match the schema
+    exams_failed: int = 0
+    items_rejected: int = 0  # questions (step 1: exercises or questions) the structural checks rejected
+    unknown_paths: int = 0  # items for a path that was never sent
+    repeated: int = 0  # identical repeats of a question (step 1), kept once
 
 
 @dataclass
 class ExtractionResult:
     items: list[dict]
-    failures: list[dict]  # exam_id, step, reason
+    rejects: list[dict]  # exam_id, step, path (None: the whole exam), question, reason
     steps: dict[str, StepStats]
+
+    @property
+    def failed_exams(self) -> set[str]:
+        return {r["exam_id"] for r in self.rejects if r["path"] is None}
 
 
 def ask_structured(client: LLMClientLike, requests: list[LLMRequest], schema: type[BaseModel], stats: StepStats, desc: str
@@ -139,20 +152,25 @@ def ask_structured(client: LLMClientLike, requests: list[LLMRequest], schema: ty
             stats.llm_errors += 1
             out.append((None, f"LLM error: {response.error}"))
             continue
-        stats.truncated += response.finish_reason == "length"
-        parsed = parse_reply(response.text, schema)
+        truncated = response.finish_reason == "length"
+        stats.truncated += truncated
+        parsed = parse_reply(response.text, schema, truncated=truncated)
         stats.parse[parsed.method] += 1
         stats.dropped_items += parsed.dropped_items
-        out.append((parsed, None) if parsed.value is not None else (None, f"unparseable reply: {parsed.error}"))
+        if parsed.value is None:
+            out.append((None, parsed.error if parsed.truncated else f"unparseable reply: {parsed.error}"))
+        else:
+            out.append((parsed, None))
     return out
 
 
-def _questions_json(questions, **extra_fields: dict) -> str:
+def _questions_json(questions: dict[str, Question], **extra_fields: dict[str, str]) -> str:
+    """The questions sent to a step, each with the path the step must return with its item."""
     rows = []
-    for q in questions:
-        row = {"number": q.number, "question": q.text}
+    for key, q in questions.items():
+        row = {"path": question_path(q), "question": q.text}
         for name, values in extra_fields.items():
-            row[name] = values.get(q.number, "")
+            row[name] = values.get(key, "")
         rows.append(row)
     return json.dumps(rows, ensure_ascii=False, indent=1)
 
@@ -167,78 +185,99 @@ def run_chain(
     log: Callable[[str], None] = print,
 ) -> ExtractionResult:
     steps = {name: StepStats() for name in STEPS}
-    failures: list[dict] = []
+    rejects: list[dict] = []
     alive = {e.exam_id: e for e in exams}
+    # exam → path key → question, in subject order; a question rejected at any step leaves it
+    questions: dict[str, dict[str, Question]] = {}
+    ids: dict[str, dict[str, str]] = {}  # exam → path key → item id (position in the step-1 list)
 
     def fail(exam_id: str, step: str, reason: str) -> None:
-        failures.append({"exam_id": exam_id, "step": step, "reason": reason})
+        rejects.append({"exam_id": exam_id, "step": step, "path": None, "question": None, "reason": reason})
+        steps[step].exams_failed += 1
         alive.pop(exam_id, None)
         log(f"  ✗ {exam_id} {step}: {reason}")
 
-    # 1. questions, read from the subject (text + images of text-less pages)
+    def reject(exam_id: str, step: str, path: str, reason: str, question: str = "") -> None:
+        rejects.append({"exam_id": exam_id, "step": step, "path": path, "question": question, "reason": reason})
+        steps[step].items_rejected += 1
+        log(f"  ✗ {exam_id} {step} [{path}]: {reason}")
+
+    # 1. questions with their path, read from the subject (text + images of text-less pages)
     todo = list(alive.values())
     requests = [make_request(stage, prompts.render("questions", exam=e.label()), QuestionList, f"{e.exam_id}/questions",
                              document_parts(e.sujet, "SUJET")) for e in todo]
-    questions: dict[str, list] = {}
     for exam, (parsed, error) in zip(todo, ask_structured(client, requests, QuestionList, steps["questions"], "scholar: questions")):
-        if error or not parsed.value.questions:
-            fail(exam.exam_id, "questions", error or "no question found in the subject")
-        else:
-            questions[exam.exam_id] = parsed.value.questions
-    log(f"scholar step 1/4 questions: {sum(map(len, questions.values()))} questions from {len(questions)} exams")
+        checked = None if error else check_questions(parsed.value, parsed.cut_lists)
+        if error or checked.exam_problem:
+            fail(exam.exam_id, "questions", error or checked.exam_problem)
+            continue
+        steps["questions"].repeated += checked.repeated
+        for problem in checked.problems:
+            reject(exam.exam_id, "questions", problem.path, problem.reason, problem.question)
+        questions[exam.exam_id] = {path_key(question_path(q)): q for q in checked.questions}
+        ids[exam.exam_id] = {key: f"scholar/{exam.exam_id}/{i:03d}" for i, key in enumerate(questions[exam.exam_id])}
+    log(f"scholar step 1/4 questions: {sum(len(questions[e]) for e in alive)} questions from {len(alive)} exams")
+
+    def item_step(name: str, schema: type[BaseModel], request_for: Callable[[ExamDocuments], LLMRequest]
+                  ) -> dict[str, dict[str, BaseModel]]:
+        """Steps 2–4: one request per exam with its remaining questions; every question must come back."""
+        todo = [e for e in alive.values() if questions[e.exam_id]]
+        items_field = list_fields(schema)[0]
+        found: dict[str, dict[str, BaseModel]] = {}
+        replies = ask_structured(client, [request_for(e) for e in todo], schema, steps[name], f"scholar: {name}")
+        for exam, (parsed, error) in zip(todo, replies):
+            if error:
+                fail(exam.exam_id, name, error)
+                continue
+            sent = questions[exam.exam_id]
+            matched = match_items({k: question_path(q) for k, q in sent.items()}, getattr(parsed.value, items_field), parsed.truncated)
+            steps[name].unknown_paths += len(matched.unknown_paths)
+            unknown = (f" (the reply has {len(matched.unknown_paths)} path(s) that were not sent, e.g. {matched.unknown_paths[0]!r})"
+                       if matched.unknown_paths else "")
+            for key, why in matched.problems.items():
+                question = sent.pop(key)
+                reject(exam.exam_id, name, question_path(question), why + unknown, question.text)
+            found[exam.exam_id] = matched.found
+        return found
 
     # 2. context of each question, from the subject
-    todo = list(alive.values())
-    requests = [make_request(stage, prompts.render("context", exam=e.label(), questions=_questions_json(questions[e.exam_id])),
-                             ContextList, f"{e.exam_id}/context", document_parts(e.sujet, "SUJET")) for e in todo]
-    contexts: dict[str, dict[str, str]] = {}
-    for exam, (parsed, error) in zip(todo, ask_structured(client, requests, ContextList, steps["context"], "scholar: context")):
-        # A missing context is not fatal: step 4 and the refinement pass can still supply one.
-        contexts[exam.exam_id] = {} if error else {c.number: c.context for c in parsed.value.items}
-        if error:
-            log(f"  ! {exam.exam_id} context: {error} (continuing without contexts)")
+    contexts = item_step("context", ContextList, lambda e: make_request(
+        stage, prompts.render("context", exam=e.label(), questions=_questions_json(questions[e.exam_id])),
+        ContextList, f"{e.exam_id}/context", document_parts(e.sujet, "SUJET")))
 
     # 3. answers, from the official correction only
-    todo = list(alive.values())
-    requests = [make_request(stage, prompts.render("answers", exam=e.label(), questions=_questions_json(questions[e.exam_id])),
-                             AnswerList, f"{e.exam_id}/answers", document_parts(e.corrige, "CORRIGÉ")) for e in todo]
-    answers: dict[str, dict] = {}
-    for exam, (parsed, error) in zip(todo, ask_structured(client, requests, AnswerList, steps["answers"], "scholar: answers")):
-        if error:
-            fail(exam.exam_id, "answers", error)
-        else:
-            answers[exam.exam_id] = {a.number: a for a in parsed.value.answers}
-    log(f"scholar step 3/4 answers: {sum(map(len, answers.values()))} answers for {len(answers)} exams")
+    answers = item_step("answers", AnswerList, lambda e: make_request(
+        stage, prompts.render("answers", exam=e.label(), questions=_questions_json(questions[e.exam_id])),
+        AnswerList, f"{e.exam_id}/answers", document_parts(e.corrige, "CORRIGÉ")))
+    log(f"scholar step 3/4 answers: {sum(len(a) for a in answers.values())} answers for {len(answers)} exams")
 
     # 4. contexts enriched with earlier results (text only: everything needed is in the JSON)
-    todo = list(alive.values())
-    requests = []
-    for e in todo:
-        found = {n: a.answer for n, a in answers[e.exam_id].items()}
-        items = _questions_json(questions[e.exam_id], context=contexts[e.exam_id], reponse=found)
-        requests.append(make_request(stage, prompts.render("enrich", exam=e.label(), items=items), EnrichedList, f"{e.exam_id}/enrich"))
-    enriched: dict[str, dict[str, str]] = {}
-    for exam, (parsed, error) in zip(todo, ask_structured(client, requests, EnrichedList, steps["enrich"], "scholar: enrich")):
-        enriched[exam.exam_id] = {} if error else {c.number: c.context for c in parsed.value.items}
-        if error:
-            log(f"  ! {exam.exam_id} enrich: {error} (keeping the step-2 contexts)")
+    def enrich_request(e: ExamDocuments) -> LLMRequest:
+        exam_id = e.exam_id
+        items = _questions_json(questions[exam_id], context={k: c.context for k, c in contexts[exam_id].items()},
+                                reponse={k: a.answer for k, a in answers[exam_id].items()})
+        return make_request(stage, prompts.render("enrich", exam=e.label(), items=items), EnrichedList, f"{exam_id}/enrich")
+
+    enriched = item_step("enrich", EnrichedList, enrich_request)
 
     items = []
     for exam in alive.values():
-        e = exam.exam
-        for index, q in enumerate(questions[exam.exam_id]):
-            answer = answers[exam.exam_id].get(q.number)
+        e, exam_id = exam.exam, exam.exam_id
+        for key, q in questions[exam_id].items():
+            answer, enriched_context = answers[exam_id][key], enriched[exam_id][key].context.strip()
             sujet_start, sujet_end = _page_range(q.pages, e["sujet_pages"])
-            corrige_start, corrige_end = _page_range(answer.pages if answer else [], e["corrige_pages"])
-            context = enriched[exam.exam_id].get(q.number) or contexts[exam.exam_id].get(q.number, "")
+            corrige_start, corrige_end = _page_range(answer.pages, e["corrige_pages"])
             items.append({
-                "id": f"scholar/{exam.exam_id}/{index:03d}",
-                "exam_id": exam.exam_id, "number": q.number, "question": q.text, "context": context,
-                "answer": answer.answer if answer else "",
-                "context_enriched": q.number in enriched[exam.exam_id],
+                "id": ids[exam_id][key],
+                "exam_id": exam_id, "path": question_path(q), "exercise": q.exercise.strip(), "part": q.part.strip(),
+                "number": q.number.strip(), "question": q.text,
+                "context": enriched_context or contexts[exam_id][key].context,
+                "answer": answer.answer,
+                "context_enriched": bool(enriched_context),
                 "level": e["level"], "contest": e["contest"], "subject": e["subject"], "year": e["year"],
                 "sujet_sha256": e["sujet_sha256"], "sujet_page_start": sujet_start, "sujet_page_end": sujet_end,
                 "corrige_sha256": e["corrige_sha256"], "corrige_page_start": corrige_start, "corrige_page_end": corrige_end,
             })
-    log(f"scholar: {len(items)} items extracted from {len(alive)}/{len(exams)} exams")
-    return ExtractionResult(items, failures, steps)
+    log(f"scholar: {len(items)} items extracted from {len(alive)}/{len(exams)} exams; "
+        f"{sum(r['path'] is not None for r in rejects)} exercises/questions rejected")
+    return ExtractionResult(items, rejects, steps)

@@ -31,7 +31,7 @@ def exam_label(item: dict) -> str:
 
 def refine_request(item: dict, stage: StageLLMConfig, prompts: Prompts):
     prompt = prompts.render(
-        "refine", exam=exam_label(item), number=item["number"], context=item["context"] or "(aucun)",
+        "refine", exam=exam_label(item), path=item["path"], context=item["context"] or "(aucun)",
         question=item["question"], answer=item["answer"],
     )
     return make_request(stage, prompt, RefinedExercise, f"{item['id']}/refine")
@@ -55,7 +55,7 @@ def build_exercises(items: list[dict], client: LLMClientLike, config: ScholarCon
 
     def reject(item: dict, reason: str, refined: dict | None = None) -> None:
         rejects.append({
-            "id": item["id"], "exam_id": item["exam_id"], "number": item["number"], "subject": item["subject"],
+            "id": item["id"], "exam_id": item["exam_id"], "path": item["path"], "subject": item["subject"],
             "question": (refined or item)["question"], "answer": (refined or item)["answer"], "reason": reason,
         })
 
@@ -95,7 +95,7 @@ def build_exercises(items: list[dict], client: LLMClientLike, config: ScholarCon
                 {"role": "assistant", "content": row["answer"].strip()},
             ],
             "source": SOURCE,
-            "source_id": f"{row['exam_id']}#{row['number']}",
+            "source_id": f"{row['exam_id']}#{row['path']}",
             "parent_asset": PARENT_ASSET,
             "parent_id": row["id"],
             "subject": row["subject"],

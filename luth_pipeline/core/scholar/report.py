@@ -32,11 +32,13 @@ def mix_markdown(ours: Mapping[str, float], reference: Mapping[str, float], coun
 
 
 def steps_markdown(steps: Mapping[str, StepStats]) -> str:
-    lines = ["| step | requests | cache hits | LLM errors | cut at max tokens | clean JSON | LaTeX escapes fixed | json_repair | unparseable | items dropped |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| step | requests | cache hits | LLM errors | cut at max tokens | clean JSON | LaTeX escapes fixed | json_repair | "
+             "unparseable | items off-schema | repeats dropped | exams rejected | exercises/questions rejected | unknown paths |",
+             "|---|" + "---:|" * 13]
     for name, s in steps.items():
         lines.append(f"| {name} | {s.requests} | {s.cache_hits} | {s.llm_errors} | {s.truncated} | {s.parse['clean']} | "
-                     f"{s.parse['latex_escapes']} | {s.parse['json_repair']} | {s.parse['failed']} | {s.dropped_items} |")
+                     f"{s.parse['latex_escapes']} | {s.parse['json_repair']} | {s.parse['failed']} | {s.dropped_items} | {s.repeated} | "
+                     f"{s.exams_failed} | {s.items_rejected} | {s.unknown_paths} |")
     return "\n".join(lines)
 
 

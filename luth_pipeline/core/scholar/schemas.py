@@ -3,6 +3,10 @@
 Each step asks Gemini for structured output (`json_schema` on the request, sent as the
 response schema), so a reply is usually valid JSON already; `repair.parse_reply` validates it
 against the same model and repairs what still breaks.
+
+Questions are extracted with their full path (exercise, part, printed number) and every later
+step answers per `path`: the chain joins the steps by it (`structure.py`), never by the printed
+number, which restarts at « 1. » in every exercise of a Bac subject.
 """
 
 from __future__ import annotations
@@ -17,18 +21,32 @@ class _Reply(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class ExerciseOutline(_Reply):
+    exercise: str = Field(description="titre de l'exercice ou du problème tel qu'imprimé (« Exercice 2 », « Problème 1 »)")
+    question_count: int = Field(description="nombre de questions de cet exercice, toutes parties confondues")
+
+
 class Question(_Reply):
-    number: str = Field(description="numérotation de la question telle qu'imprimée (ex. « 1.a », « II.3 »)")
+    exercise: str = Field(description="l'exercice qui contient la question, écrit exactement comme dans `exercises`")
+    part: str = Field("", description="la partie de l'exercice (« Partie A ») ; vide s'il n'y en a pas")
+    number: str = Field(description="numérotation de la question telle qu'imprimée dans sa partie (« 1. », « 2.b », « Q3 »)")
     text: str = Field(description="énoncé exact de la question, formules en LaTeX entre $…$")
     pages: list[int] = Field(description="pages du sujet où figurent la question et sa mise en situation")
 
 
 class QuestionList(_Reply):
+    # The outline comes first: a reply cut at max tokens still states how many questions each
+    # exercise has, so the chain sees which exercises lost questions (`structure.check_questions`).
+    exercises: list[ExerciseOutline] = Field(description="plan du sujet, écrit d'abord : chaque exercice et son nombre de questions")
     questions: list[Question]
 
 
+def _path_field():
+    return Field(description="chemin de la question recopié exactement tel que donné (« Exercice 2 > Partie A > 1. »)")
+
+
 class QuestionContext(_Reply):
-    number: str
+    path: str = _path_field()
     context: str = Field(description="mise en situation nécessaire pour répondre (hypothèses, définitions, données)")
 
 
@@ -37,7 +55,7 @@ class ContextList(_Reply):
 
 
 class Answer(_Reply):
-    number: str
+    path: str = _path_field()
     answer: str = Field(description="réponse exacte tirée du corrigé, en français, formules en LaTeX ; vide si absente")
     pages: list[int] = Field(description="pages du corrigé où se trouve la réponse (vide si absente)")
 
@@ -47,7 +65,7 @@ class AnswerList(_Reply):
 
 
 class EnrichedContext(_Reply):
-    number: str
+    path: str = _path_field()
     context: str = Field(description="contexte complété des résultats des questions précédentes nécessaires")
 
 

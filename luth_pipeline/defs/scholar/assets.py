@@ -6,6 +6,7 @@ scholar_exercises    refinement → anomaly filter → chat messages with subjec
 """
 
 import base64
+import collections
 import hashlib
 
 import dagster as dg
@@ -20,12 +21,19 @@ from luth_pipeline.core.scholar.inventory import build_inventory, open_exam
 from luth_pipeline.core.scholar.report import counts_markdown, mix_markdown, steps_markdown, subject_mix_png
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata, markdown_preview
-from luth_pipeline.defs.scholar.tables import EXERCISE_SCHEMA, EXTRACTION_SCHEMA, PDF_SCHEMA, frame
+from luth_pipeline.defs.scholar.tables import (
+    EXERCISE_REJECT_SCHEMA,
+    EXERCISE_SCHEMA,
+    EXTRACTION_REJECT_SCHEMA,
+    EXTRACTION_SCHEMA,
+    PDF_SCHEMA,
+    frame,
+)
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 from luth_pipeline.resources.llm import LLMClientResource
 
-CODE_VERSION = "scholar-v1"
+CODE_VERSION = "scholar-v2"  # v2: questions joined by their path, lost items rejected
 GROUP = "scholar"
 
 
@@ -127,10 +135,10 @@ def scholar_extractions(
     with llm.client(profile, config.extraction, context.log) as client:
         result = run_chain(documents, client, config.extraction, prompts, log=context.log.info)
     data = frame(result.items, EXTRACTION_SCHEMA)
-    rejects = frame(result.failures, {"exam_id": pl.String, "step": pl.String, "reason": pl.String})
+    rejects = frame(result.rejects, EXTRACTION_REJECT_SCHEMA)
     uri = store.write(data, "scholar_extractions")
     rejects_uri = store.write(rejects, "scholar_extractions", table="rejects")
-    failed_share = len({f["exam_id"] for f in result.failures}) / len(exams) if exams else 0.0
+    failed_share = len(result.failed_exams) / len(exams) if exams else 0.0
     if failed_share > config.max_failed_exam_share:
         raise RuntimeError(
             f"scholar_extractions: {failed_share:.0%} of exams failed (> scholar.max_failed_exam_share="
@@ -140,14 +148,18 @@ def scholar_extractions(
     return dg.MaterializeResult(metadata={
         **dataset_metadata(data, uri, upstream="scholar_pdfs"),
         "exams": len(exams),
-        "exams_failed": len({f["exam_id"] for f in result.failures}),
+        "exams_failed": len(result.failed_exams),
+        # exercises (step 1) or questions (steps 2-4) a reply lost or garbled: rejected, never silently missing
+        "items_rejected": sum(r["path"] is not None for r in result.rejects),
+        "rejected_by_step": dg.MetadataValue.json(dict(collections.Counter(r["step"] for r in result.rejects))),
         "items_per_exam": dg.MetadataValue.json(data.group_by("exam_id").len().sort("exam_id").to_dicts() if data.height else []),
         "steps": dg.MetadataValue.md(steps_markdown(result.steps)),
         "llm_requests": sum(s.requests for s in result.steps.values()),
         "llm_cache_hits": sum(s.cache_hits for s in result.steps.values()),
         "replies_repaired": sum(s.parse["latex_escapes"] + s.parse["json_repair"] for s in result.steps.values()),
+        "replies_cut_at_max_tokens": sum(s.truncated for s in result.steps.values()),
         "rejects_path": dg.MetadataValue.path(rejects_uri),
-        "rejects": dg.MetadataValue.md(_rejects_md(rejects, ["exam_id", "step", "reason"])),
+        "rejects": dg.MetadataValue.md(_rejects_md(rejects, ["exam_id", "step", "path", "reason"])),
     })
 
 
@@ -175,8 +187,7 @@ def scholar_exercises(
     with llm.client(profile, config.refinement, context.log) as client:
         result = build_exercises(items, client, config, prompts, log=context.log.info)
     data = frame(result.rows, EXERCISE_SCHEMA)
-    rejects = frame(result.rejects, {"id": pl.String, "exam_id": pl.String, "number": pl.String, "subject": pl.String,
-                                     "question": pl.String, "answer": pl.String, "reason": pl.String})
+    rejects = frame(result.rejects, EXERCISE_REJECT_SCHEMA)
     uri = store.write(data, "scholar_exercises")
     rejects_uri = store.write(rejects, "scholar_exercises", table="rejects")
 
@@ -184,7 +195,9 @@ def scholar_exercises(
     png = subject_mix_png(mix, config.reference_subject_mix, f"Subject mix of {data.height} exercises vs the Luth report")
     plot_uri = _write_beside(store, "scholar_exercises", "subject_mix.png", png)
     pdfs = store.read("scholar_pdfs")
-    counts = {"exams_usable": pdfs.height, **result.counts}
+    # the funnel from usable exams to kept exercises, with what extraction rejected (exams or questions)
+    extraction_rejects = store.read("scholar_extractions", table="rejects").height
+    counts = {"exams_usable": pdfs.height, "extraction_rejects": extraction_rejects, **result.counts}
     subject_counts = dict(data.group_by("subject").len().iter_rows()) if data.height else {}
     return dg.MaterializeResult(metadata={
         **dataset_metadata(data, uri, upstream="scholar_extractions"),

@@ -1,13 +1,27 @@
-"""Guards on scholar_exercises: chat shape, lineage back to the PDFs, LaTeX and language."""
+"""Guards on scholar_extractions (one item per question path) and scholar_exercises (chat shape,
+lineage back to the PDFs, LaTeX and language)."""
 
 import dagster as dg
 import polars as pl
 
 from luth_pipeline.core.scholar.anomalies import french_problem, latex_problem
+from luth_pipeline.core.scholar.structure import path_key
 from luth_pipeline.defs.chat_checks import chat_shape_result
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 ASSET = "scholar_exercises"
+
+
+@dg.asset_check(asset="scholar_extractions", blocking=True,
+                description="One item per question path (exercise > part > number) in each exam: the steps were joined "
+                            "by the path, so two items on one path would share an answer.")
+def scholar_one_item_per_path(luth_storage: LuthStorage):
+    items = luth_storage.store.read("scholar_extractions")
+    keys = items.select("exam_id", pl.col("path").map_elements(path_key, return_dtype=pl.String).alias("key"))
+    shared = keys.group_by("exam_id", "key").len().filter(pl.col("len") > 1)
+    return dg.AssetCheckResult(passed=shared.height == 0 and items["path"].null_count() == 0,
+                               metadata={"paths_shared": shared.height, "items_without_path": items["path"].null_count(),
+                                         "examples": dg.MetadataValue.json(shared.head(5).to_dicts())})
 
 
 @dg.asset_check(asset=ASSET, blocking=True,

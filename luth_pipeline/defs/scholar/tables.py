@@ -21,7 +21,8 @@ _PROVENANCE = {
 }
 
 EXTRACTION_SCHEMA = {
-    "id": pl.String, "exam_id": pl.String, "number": pl.String, "question": pl.String, "context": pl.String,
+    "id": pl.String, "exam_id": pl.String, "path": pl.String, "exercise": pl.String, "part": pl.String,
+    "number": pl.String, "question": pl.String, "context": pl.String,
     "answer": pl.String, "context_enriched": pl.Boolean, **_EXAM, **_PROVENANCE,
 }
 
@@ -30,6 +31,14 @@ EXERCISE_SCHEMA = {
     "parent_asset": pl.String, "parent_id": pl.String, "subject": pl.String, "difficulty": pl.String,
     "level": pl.String, "contest": pl.String, "year": pl.Int64, **_PROVENANCE, "filters_passed": pl.List(pl.String),
 }
+
+
+# `path` is null when the whole exam is rejected (its step failed or nothing usable was left).
+EXTRACTION_REJECT_SCHEMA = {"exam_id": pl.String, "step": pl.String, "path": pl.String, "question": pl.String,
+                            "reason": pl.String}
+
+EXERCISE_REJECT_SCHEMA = {"id": pl.String, "exam_id": pl.String, "path": pl.String, "subject": pl.String,
+                          "question": pl.String, "answer": pl.String, "reason": pl.String}
 
 
 def frame(rows: list[dict], schema: dict) -> pl.DataFrame:

@@ -14,7 +14,7 @@ from luth_pipeline_tests.fixtures.scholar.loopback import API_KEY_ENV, gemini_pr
 from luth_pipeline_tests.servers import GeminiServer
 
 ASSETS = [scholar_pdfs, scholar_extractions, scholar_exercises]
-CHECKS = [checks.scholar_chat_shape, checks.scholar_lineage, checks.scholar_latex_and_french]
+CHECKS = [checks.scholar_one_item_per_path, checks.scholar_chat_shape, checks.scholar_lineage, checks.scholar_latex_and_french]
 
 
 def _metadata(result, key):
@@ -28,34 +28,45 @@ def test_local_profile_materializes_offline_from_the_shipped_cache(luth_resource
     assert all(c.passed for c in result.get_asset_check_evaluations())
 
     pdfs = _metadata(result, "scholar_pdfs")
-    assert pdfs["dagster/row_count"] == 4 and pdfs["files_rejected"] == 2 and pdfs["pdfs_deduplicated"] == 2
+    assert pdfs["dagster/row_count"] == 5 and pdfs["files_rejected"] == 2 and pdfs["pdfs_deduplicated"] == 2
     assert pdfs["pages_without_text"] == 1  # the maths subject's scanned page (its mirror copy is not counted)
 
     extractions = _metadata(result, "scholar_extractions")
     # the shipped cache answers every request: a stale cache (prompt or config changed) fails here;
     # rebuild it with `python -m luth_pipeline_tests.fixtures.scholar.make_fixtures`
-    assert extractions["llm_requests"] == extractions["llm_cache_hits"] == 16
-    assert extractions["dagster/row_count"] == 20 and extractions["replies_repaired"] == 2
+    assert extractions["llm_requests"] == extractions["llm_cache_hits"] == 20
+    assert extractions["dagster/row_count"] == 25 and extractions["replies_repaired"] == 1
+    # what the replies lost is rejected and counted: a skipped question, two cut off by max tokens
+    assert extractions["exams_failed"] == 0 and extractions["items_rejected"] == 3
+    assert extractions["rejected_by_step"] == {"context": 1, "enrich": 2} and extractions["replies_cut_at_max_tokens"] == 1
+    assert "| enrich | 5 | 5 | 0 | 1 |" in extractions["steps"]
 
     exercises = _metadata(result, "scholar_exercises")
-    assert exercises["refine_cache_hits"] == 19 and exercises["dagster/row_count"] == 13
-    assert exercises["rejected_by_check"] == {"figure": 2, "answerless": 1, "latex": 1, "language": 1,
-                                              "restatement": 1, "duplicate": 1}
+    assert exercises["refine_cache_hits"] == 24 and exercises["dagster/row_count"] == 19
+    assert "| extraction_rejects | 3 |" in exercises["counts_per_step"] and "| extracted | 25 |" in exercises["counts_per_step"]
+    assert exercises["rejected_by_check"] == {"answerless": 1, "latex": 1, "restatement": 1, "figure": 1, "language": 1,
+                                              "duplicate": 1}
     assert "![subject mix](data:image/png;base64," in exercises["subject_mix_plot"]
     png = base64.b64decode(exercises["subject_mix_plot"].split("base64,")[1].rstrip(")"))
     assert png.startswith(b"\x89PNG")
-    assert "| maths | 7 |" in exercises["subject_mix"] and "67.0%" in exercises["subject_mix"]
+    assert "| maths | 14 |" in exercises["subject_mix"] and "67.0%" in exercises["subject_mix"]
 
     store = luth_resources["luth_storage"].store
     data = store.read("scholar_exercises")
     assert data.columns[:6] == ["id", "messages", "source", "source_id", "parent_asset", "parent_id"]
-    row = data.filter(pl.col("source_id") == "bac-2024-maths-metropole#1.d").row(0, named=True)
+    row = data.filter(pl.col("source_id") == "bac-2024-maths-metropole#Exercice 1 > 1.d").row(0, named=True)
     assert row["messages"][0]["content"].startswith("On considère la suite") and "En déduire" in row["messages"][0]["content"]
     assert row["messages"][1]["role"] == "assistant" and "$\\ell = 6$" in row["messages"][1]["content"]
     assert (row["subject"], row["difficulty"], row["parent_asset"]) == ("maths", "medium", "scholar_extractions")
     rejects = store.read("scholar_exercises", table="rejects")
     assert set(rejects["reason"].str.split(":").list.first()) == {"figure", "answerless", "latex", "language",
                                                                   "restatement", "duplicate"}
+    extraction_rejects = store.read("scholar_extractions", table="rejects")
+    assert extraction_rejects.sort("path").select("step", "path", "reason").rows() == [
+        ("enrich", "Exercice 1 > 2", "lost in the reply cut at max tokens"),
+        ("enrich", "Exercice 1 > 3", "lost in the reply cut at max tokens"),
+        ("context", "Exercice 2 > Partie B > 2.", "missing from the reply"),
+    ]
     pdf_rejects = store.read("scholar_pdfs", table="rejects")
     assert sorted(pdf_rejects["role"]) == ["corrige", "pair", "sujet"]
 
@@ -69,9 +80,9 @@ def test_assets_on_loopback_gemini_with_the_key_from_the_environment(tmp_path, m
                      "llm": LLMClientResource(gemini_api_key=dg.EnvVar(API_KEY_ENV))}
         result = dg.materialize(ASSETS, resources=resources)
         assert result.success
-        assert server.request_count == 16 + 18 + 2
+        assert server.request_count == 20 + 24 + 2
         assert all(r.header("x-goog-api-key") == "sk-scholar-secret-0042" for r in server.requests)
-    assert _metadata(result, "scholar_exercises")["dagster/row_count"] == 13
+    assert _metadata(result, "scholar_exercises")["dagster/row_count"] == 19
     logs = "\n".join(str(e.event_specific_data) + (e.message or "") for e in result.all_events)
     assert "sk-scholar-secret-0042" not in logs
 
