@@ -12,40 +12,46 @@ import json
 
 import dagster as dg
 
+from luth_pipeline.profile import current_profile
+
 # The assets with pool="gpu" (DESIGN.md keys). One job each: a job's assets must share one
 # partitioning (base model / base model × recipe / checkpoint).
 GPU_ASSETS = ("finetuned_checkpoint", "merged_checkpoint", "benchmark_scores")
 
-K8S_GPU_CONFIG = {
-    "container_config": {
-        "resources": {
-            "requests": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": "1"},
-            "limits": {"memory": "96Gi", "nvidia.com/gpu": "1"},
-        }
-    },
-    "pod_spec_config": {
-        "node_selector": {"nvidia.com/gpu.present": "true"},
-        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-    },
-}
+def gpu_run_tags(gpus: int = 1) -> dict[str, str]:
+    """Run tags asking both launchers for a GPU node with `gpus` GPUs."""
+    k8s = {
+        "container_config": {
+            "resources": {
+                "requests": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": str(gpus)},
+                "limits": {"memory": "96Gi", "nvidia.com/gpu": str(gpus)},
+            }
+        },
+        "pod_spec_config": {
+            "node_selector": {"nvidia.com/gpu.present": "true"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        },
+    }
+    return {
+        "luth/accelerator": "gpu",  # the instance's tag_concurrency_limits cap concurrent GPU runs
+        "dagster-k8s/config": json.dumps(k8s),
+        "ecs/container_overrides": json.dumps({"resourceRequirements": [{"type": "GPU", "value": str(gpus)}]}),
+        "ecs/run_task_kwargs": json.dumps({"launchType": None, "capacityProviderStrategy": [{"capacityProvider": "luth-gpu", "weight": 1}]}),
+        "ecs/cpu": "8192",
+        "ecs/memory": "61440",
+    }
 
-ECS_GPU_CONTAINER_OVERRIDES = {"resourceRequirements": [{"type": "GPU", "value": "1"}]}
-ECS_GPU_RUN_TASK_KWARGS = {"launchType": None, "capacityProviderStrategy": [{"capacityProvider": "luth-gpu", "weight": 1}]}
 
-GPU_RUN_TAGS = {
-    "luth/accelerator": "gpu",  # the instance's tag_concurrency_limits cap concurrent GPU runs
-    "dagster-k8s/config": json.dumps(K8S_GPU_CONFIG),
-    "ecs/container_overrides": json.dumps(ECS_GPU_CONTAINER_OVERRIDES),
-    "ecs/run_task_kwargs": json.dumps(ECS_GPU_RUN_TASK_KWARGS),
-    "ecs/cpu": "8192",
-    "ecs/memory": "61440",
-}
+def _gpus_for(asset: str) -> int:
+    # Training runs one process per GPU (train.num_processes, or train.axolotl.num_processes).
+    return current_profile().train.gpus_per_run if asset == "finetuned_checkpoint" else 1
+
 
 gpu_jobs = [
     dg.define_asset_job(
         f"gpu_{asset}",
         selection=dg.AssetSelection.assets(asset),
-        tags=GPU_RUN_TAGS,
+        tags=gpu_run_tags(_gpus_for(asset)),
         description=f"{asset} on a GPU node of the cluster (see configs/dagster/ and luth_pipeline/defs/scale_out.py).",
     )
     for asset in GPU_ASSETS

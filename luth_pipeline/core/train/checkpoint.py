@@ -34,6 +34,7 @@ def save_trained_model(model, tokenizer, out_dir: Path, base_model_path: str) ->
     from transformers import GenerationConfig
 
     model.config.use_cache = True  # training turned it off; inference wants it back
+    _cast_to_base_dtype(model, base_model_path)
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     try:
@@ -41,6 +42,22 @@ def save_trained_model(model, tokenizer, out_dir: Path, base_model_path: str) ->
     except OSError:
         if getattr(model, "generation_config", None) is not None:
             model.generation_config.save_pretrained(out_dir)
+
+
+def _cast_to_base_dtype(model, base_model_path: str) -> None:
+    """Save in the base checkpoint's dtype (bf16 for Qwen3/LFM2): the fp32 master weights are a
+    training device, not something to ship at twice the size."""
+    import torch
+    from transformers import AutoConfig
+
+    try:
+        dtype = getattr(AutoConfig.from_pretrained(base_model_path), "dtype", None)
+    except OSError:
+        return
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, None)
+    if isinstance(dtype, torch.dtype) and dtype.is_floating_point and next(model.parameters()).dtype != dtype:
+        model.to(dtype)
 
 
 def copy_model_files(src: Path, dst: Path, base_model_path: str) -> list[str]:

@@ -78,11 +78,12 @@ class LightTrainSettings:
 
 @dataclass
 class LightTrainResult:
-    model: torch.nn.Module
+    model: torch.nn.Module | None  # None when a distributed run saved it to `saved_model`
     tokenizer: object
     history: list[m.StepRecord]
     summary: dict
     settings: dict
+    saved_model: Path | None = None
 
 
 def has_liger() -> bool:
@@ -144,10 +145,13 @@ class ThroughputCallback(TrainerCallback):
             return
         now = time.perf_counter()
         tokens = self.trainer_ref().tokens_seen
-        rate = (tokens - self._tokens_at_log) / (now - self._t_log) if now > self._t_log else None
+        # Each rank counts its own tokens; ranks get equal shares of bins, so the run's rate is
+        # this rank's times the number of ranks (the end-of-run summary sums them exactly).
+        world = max(args.world_size, 1)
+        rate = world * (tokens - self._tokens_at_log) / (now - self._t_log) if now > self._t_log else None
         self._tokens_at_log, self._t_log = tokens, now
         logs["tokens_per_s"] = round(rate, 1) if rate else None
-        mfu = rate * self.flops_per_token / (self.peak_flops * max(args.world_size, 1)) if rate and self.peak_flops else None
+        mfu = rate * self.flops_per_token / (self.peak_flops * world) if rate and self.peak_flops else None
         if mfu is not None:
             logs["mfu"] = round(mfu, 4)
         peak = m.peak_memory_bytes()
@@ -167,6 +171,17 @@ class ThroughputCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         self.train_time = time.perf_counter() - self._t_start
+
+
+def _sum_over_ranks(value: int) -> int:
+    """The total over data-parallel ranks (every rank calls this after training)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    total = torch.tensor([value], dtype=torch.long, device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(total)
+    return int(total.item())
 
 
 def _resolve_autocast(requested: bool | None) -> bool:
@@ -320,7 +335,8 @@ def train_light(
     output = trainer.train(resume_from_checkpoint=last)
     wall = time.perf_counter() - started
 
-    tokens_per_s = trainer.tokens_seen / throughput.train_time if throughput.train_time else None
+    tokens_seen = _sum_over_ranks(trainer.tokens_seen)
+    tokens_per_s = tokens_seen / throughput.train_time if throughput.train_time else None
     peak = m.peak_memory_bytes()
     losses = [r.loss for r in throughput.history if r.loss is not None]
     summary = {
@@ -343,12 +359,12 @@ def train_light(
         "resumed_from": last,
         "train_loss": float(output.training_loss) if output.training_loss is not None and not math.isnan(output.training_loss) else None,
         "final_loss": losses[-1] if losses else None,
-        "tokens_seen_this_run": trainer.tokens_seen,
+        "tokens_seen_this_run": tokens_seen,
         "tokens_per_s": tokens_per_s,
         "flops_per_token": fpt,
         "attention_context": context,
         "peak_flops": peak_flops,
-        "mfu": tokens_per_s * fpt / peak_flops if tokens_per_s and peak_flops else None,
+        "mfu": tokens_per_s * fpt / (peak_flops * world_size) if tokens_per_s and peak_flops else None,
         "peak_memory_bytes": peak if peak is not None else m.process_rss_bytes(),
         "peak_memory_kind": "cuda max_memory_allocated" if peak is not None else "process max RSS (CPU)",
         "train_runtime_s": round(wall, 2),

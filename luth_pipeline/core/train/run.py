@@ -104,6 +104,18 @@ def data_digest(table: pl.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
+def _train_distributed(num_processes: int, model_path: str, table: pl.DataFrame, settings, scratch: Path, log, on_step):
+    """`torchrun` with one process per GPU (see launch.py); the final model comes back as a folder."""
+    from luth_pipeline.core.train.launch import run_distributed, write_job
+    from luth_pipeline.core.train.light import LightTrainResult
+    from luth_pipeline.core.train.metrics import StepRecord
+
+    job = write_job(scratch / "ddp", model_path, table, settings, scratch)
+    out = run_distributed(job, num_processes, log=log, on_step=on_step)
+    return LightTrainResult(model=None, tokenizer=None, history=[StepRecord(**r) for r in out["history"]],
+                            summary=out["summary"], settings=out["settings"], saved_model=scratch / "ddp" / "final_model")
+
+
 def run_light(profile: Profile, store: DatasetStore, base_model: str, log: Callable[[str], None] = print,
               on_step=None, lineage: dict | None = None) -> TrainOutcome:
     from luth_pipeline.core.train.light import train_light
@@ -119,7 +131,10 @@ def run_light(profile: Profile, store: DatasetStore, base_model: str, log: Calla
     scratch = profile.work_path / "train" / base_model / stage_fingerprint(spec, profile.train, data_digest(table), model_path)
     log(f"light engine: {len(dataset)} packed bins, {dataset.num_tokens} tokens "
         f"({dataset.num_trained_tokens} trained) from {store.uri(PACKED_ASSET, base_model)}; checkpoints in {scratch}")
-    result = train_light(model_path, dataset, settings, scratch, resume=True, on_step=on_step)
+    if profile.train.num_processes > 1:
+        result = _train_distributed(profile.train.num_processes, model_path, table, settings, scratch, log, on_step)
+    else:
+        result = train_light(model_path, dataset, settings, scratch, resume=True, on_step=on_step)
 
     doc_ids = pl.Series([d for ids in table["doc_ids"].to_list() for d in ids or []]) if "doc_ids" in table.columns else pl.Series([])
     lineage = {
@@ -144,7 +159,10 @@ def run_light(profile: Profile, store: DatasetStore, base_model: str, log: Calla
         lineage=lineage,
     )
     out = store.local_dir(OUTPUT_ASSET, base_model)
-    digest = _write_checkpoint_folder(out, lambda tmp: save_trained_model(result.model, result.tokenizer, tmp, model_path), card, summary)
+    if result.model is None:  # saved by rank 0 of the distributed run
+        digest = _write_checkpoint_folder(out, lambda tmp: copy_model_files(result.saved_model, tmp, model_path), card, summary)
+    else:
+        digest = _write_checkpoint_folder(out, lambda tmp: save_trained_model(result.model, result.tokenizer, tmp, model_path), card, summary)
     shutil.rmtree(scratch, ignore_errors=True)  # the run finished: its resume checkpoints are spent
     history = [r.__dict__ for r in result.history]
     return TrainOutcome(out, digest, "light", summary, history, yaml.safe_dump(result.settings, sort_keys=False), lineage)
