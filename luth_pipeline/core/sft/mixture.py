@@ -21,11 +21,10 @@ import polars as pl
 
 from luth_pipeline.core.sft.config import MixtureInput
 from luth_pipeline.core.sft.decontamination import EvalIndex, scan_conversations
-from luth_pipeline.core.sft.normalize import RejectedRow, content_hash, normalize_messages
+from luth_pipeline.core.sft.normalize import RejectedRow, conversation_key, normalize_messages
 from luth_pipeline.core.storage import MissingInputError
-
-CHAT_COLUMNS = ("id", "messages", "source", "source_id", "parent_asset", "parent_id")
-MESSAGES_DTYPE = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
+from luth_pipeline.core.text.chat import CHAT_COLUMNS, MESSAGES_DTYPE
+from luth_pipeline.core.text.dedup import ExactDeduplicator
 SFT_SCHEMA = {
     "id": pl.String,
     "split": pl.String,
@@ -101,7 +100,7 @@ def build_mixture(inputs: list[LoadedInput], index: EvalIndex, seed: int, num_pr
     rejects: list[dict] = []
     stats: dict[str, dict[str, int]] = {}
     candidates: list[dict] = []  # normalized, deduplicated rows
-    seen: dict[str, str] = {}
+    exact = ExactDeduplicator()
     for position, item in enumerate(inputs):
         spec = item.spec
         split_stats = stats.setdefault(spec.split, dict.fromkeys(("loaded", "normalize", "duplicate", "decontamination", "cap", "final"), 0))
@@ -113,12 +112,11 @@ def build_mixture(inputs: list[LoadedInput], index: EvalIndex, seed: int, num_pr
                 split_stats["normalize"] += 1
                 rejects.append(_reject(spec.asset, row["id"], spec.split, row["source"], str(exc)))
                 continue
-            key = content_hash(messages)
-            if key in seen:
+            first = exact.duplicate_of(f"{spec.asset}:{row['id']}", conversation_key(messages))
+            if first:
                 split_stats["duplicate"] += 1
-                rejects.append(_reject(spec.asset, row["id"], spec.split, row["source"], "duplicate", f"same conversation as {seen[key]}"))
+                rejects.append(_reject(spec.asset, row["id"], spec.split, row["source"], "duplicate", f"same conversation as {first}"))
                 continue
-            seen[key] = f"{spec.asset}:{row['id']}"
             candidates.append(
                 {"split": spec.split, "messages": messages, "source": row["source"], "source_id": row["source_id"], "parent_asset": spec.asset, "parent_id": row["id"], "_input": position}
             )
