@@ -7,30 +7,19 @@ reject table's `reason` column counts cleanly per check (`check: detail`).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from functools import cache
 
-from typing import TYPE_CHECKING
-
-from langdetect import DetectorFactory, LangDetectException, detect_langs
 from pylatexenc.latexwalker import LatexWalker, LatexWalkerError
 
 from luth_pipeline.core.scholar.config import FilterConfig
-
-if TYPE_CHECKING:  # datasketch (and SciPy under it) loads when exercises are filtered, not with the definitions
-    from datasketch import MinHash
-
-DetectorFactory.seed = 0  # langdetect is random by default; the filter must be reproducible
+from luth_pipeline.core.text.dedup import ExactDeduplicator, NearDeduplicator
+from luth_pipeline.core.text.langid import LanguageIdentifier
+from luth_pipeline.core.text.normalize import dedup_key
+from luth_pipeline.core.text.prose import letters, prose
 
 _CODE = re.compile(r"```.*?```|`[^`]*`", re.DOTALL)
 _MATH = re.compile(r"\$\$.*?\$\$|\$[^$]*\$", re.DOTALL)
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def _prose(text: str) -> str:
-    """Text without code and formulas: what a language detector should look at."""
-    return _MATH.sub(" ", _CODE.sub(" ", text))
 
 
 def _unescaped_dollars(text: str) -> int:
@@ -64,18 +53,20 @@ def latex_problem(text: str) -> str | None:
     return None
 
 
+@cache
+def _french() -> LanguageIdentifier:
+    return LanguageIdentifier(language="fr")
+
+
 def french_problem(text: str, min_probability: float) -> str | None:
-    prose = _prose(text)
-    if len(_WORD.findall(prose)) < 3:
+    """The shared per-turn rule (core/text/langid.py) on one field: every paragraph with enough prose
+    must be French. Formulas, code and numbers are not read ("Calculer f(0), f(1) et f(2)." is French)."""
+    identifier = _french()
+    if letters(prose(text)) < identifier.min_letters:
         return None  # mostly formulas/code: too little prose to judge, keep it
-    try:
-        langs = detect_langs(prose)
-    except LangDetectException:
-        return None
-    french = next((l.prob for l in langs if l.lang == "fr"), 0.0)
-    if french < min_probability:
-        top = langs[0]
-        return f"not French: langdetect says {top.lang} ({top.prob:.2f}), fr {french:.2f} < {min_probability}"
+    weakest = min(identifier.segments([{"role": "assistant", "content": text}]), key=lambda s: s.probability)
+    if weakest.probability < min_probability:
+        return f"not French: {weakest.where} reads as {weakest.language}, fr {weakest.probability:.2f} < {min_probability}"
     return None
 
 
@@ -91,13 +82,8 @@ def figure_problem(question: str, context: str, flagged: bool, patterns: list[st
     return f"needs a figure: mentions {match.group(0)!r}" if match else None
 
 
-def _normalize(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in text if not unicodedata.combining(c))
-
-
 def _tokens(text: str) -> set[str]:
-    return set(_WORD.findall(_normalize(text)))
+    return set(dedup_key(text, fold_accents=True).split())
 
 
 MIN_RESTATEMENT_WORDS = 4
@@ -114,37 +100,22 @@ def restatement_problem(question: str, answer: str, threshold: float) -> str | N
     return None
 
 
-def _minhash(text: str, num_perm: int = 128) -> MinHash:
-    from datasketch import MinHash
-
-    words = _WORD.findall(_normalize(text))
-    shingles = {" ".join(words[i:i + 3]) for i in range(max(1, len(words) - 2))}
-    mh = MinHash(num_perm=num_perm, seed=1)
-    for shingle in shingles:
-        mh.update(shingle.encode("utf-8"))
-    return mh
-
-
 class DuplicateIndex:
-    """Exact (normalized) and near (MinHash LSH) duplicates of question + answer."""
+    """Exact (normalized, accents folded) and near (MinHash on word 3-shingles) duplicates of
+    question + answer, with the shared deduplicators (core/text/dedup.py)."""
 
     def __init__(self, threshold: float):
-        from datasketch import MinHashLSH
-
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=128)
-        self.exact: dict[str, str] = {}
+        self.exact = ExactDeduplicator()
+        self.near = NearDeduplicator(threshold=threshold, num_perm=128, shingle_size=3, seed=1)
 
     def check_and_add(self, row_id: str, question: str, answer: str) -> str | None:
-        text = f"{question}\n{answer}"
-        key = " ".join(_WORD.findall(_normalize(text)))
-        if key in self.exact:
-            return f"duplicate of {self.exact[key]}"
-        mh = _minhash(text)
-        near = self.lsh.query(mh)
+        key = dedup_key(f"{question}\n{answer}", fold_accents=True)
+        first = self.exact.duplicate_of(row_id, key)
+        if first:
+            return f"duplicate of {first}"
+        near, score = self.near.duplicate_of(row_id, key)
         if near:
-            return f"near-duplicate of {sorted(near)[0]}"
-        self.exact[key] = row_id
-        self.lsh.insert(row_id, mh)
+            return f"near-duplicate of {near} (estimated Jaccard {score:.2f})"
         return None
 
 

@@ -54,7 +54,7 @@ class PdfLimits(StrictModel):
 class FilterConfig(StrictModel):
     """The anomaly filter applied to refined exercises."""
 
-    min_french_probability: float = 0.8
+    min_french_probability: float = 0.5  # per paragraph, fastText (core/text/langid.py)
     # Answer ≥ this similar to the question (token Jaccard) restates it instead of answering.
     restatement_similarity: float = 0.8
     near_duplicate_threshold: float = 0.85  # MinHash Jaccard between question+answer texts

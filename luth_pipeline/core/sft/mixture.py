@@ -21,11 +21,10 @@ import polars as pl
 
 from luth_pipeline.core.sft.config import MixtureInput
 from luth_pipeline.core.sft.decontamination import EvalIndex, scan_conversations
-from luth_pipeline.core.sft.normalize import RejectedRow, content_hash, normalize_messages
+from luth_pipeline.core.sft.normalize import RejectedRow, conversation_key, normalize_messages
 from luth_pipeline.core.storage import MissingInputError
-
-CHAT_COLUMNS = ("id", "messages", "source", "source_id", "parent_asset", "parent_id")
-MESSAGES_DTYPE = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
+from luth_pipeline.core.text.chat import CHAT_COLUMNS, MESSAGES_DTYPE
+from luth_pipeline.core.text.dedup import ExactDeduplicator
 SFT_SCHEMA = {
     "id": pl.String,
     "split": pl.String,
@@ -103,7 +102,7 @@ SLICE_ROWS = 50_000
 _CANDIDATE_SCHEMA = {**{c: SFT_SCHEMA[c] for c in ("split", "messages", "source", "source_id", "parent_asset", "parent_id")}, "_input": pl.Int64, "_rank": pl.UInt64}
 
 
-def _candidates(item: LoadedInput, position: int, index: EvalIndex, seed: int, num_proc: int, seen: dict[str, str],
+def _candidates(item: LoadedInput, position: int, index: EvalIndex, seed: int, num_proc: int, exact: ExactDeduplicator,
                 stats: dict[str, int], removed: dict[str, int], rejects: list[dict]) -> Iterator[pl.DataFrame]:
     """One input's rows that pass normalization, cross-source dedup and decontamination, slice by slice."""
     spec = item.spec
@@ -117,12 +116,11 @@ def _candidates(item: LoadedInput, position: int, index: EvalIndex, seed: int, n
                 stats["normalize"] += 1
                 rejects.append(_reject(spec.asset, row["id"], spec.split, row["source"], str(exc)))
                 continue
-            key = content_hash(messages)
-            if key in seen:
+            first = exact.duplicate_of(f"{spec.asset}:{row['id']}", conversation_key(messages))
+            if first:
                 stats["duplicate"] += 1
-                rejects.append(_reject(spec.asset, row["id"], spec.split, row["source"], "duplicate", f"same conversation as {seen[key]}"))
+                rejects.append(_reject(spec.asset, row["id"], spec.split, row["source"], "duplicate", f"same conversation as {first}"))
                 continue
-            seen[key] = f"{spec.asset}:{row['id']}"
             kept.append({"split": spec.split, "messages": messages, "source": row["source"], "source_id": row["source_id"],
                          "parent_asset": spec.asset, "parent_id": row["id"], "_input": position, "_rank": _stable_rank(row["id"], seed)})
         matches = scan_conversations(index, [[m["content"] for m in row["messages"]] for row in kept], num_proc)
@@ -172,11 +170,11 @@ def build_mixture(inputs: list[LoadedInput], index: EvalIndex, seed: int, num_pr
     rejects: list[dict] = []
     stats: dict[str, dict[str, int]] = {}
     removed = dict.fromkeys(index.texts_per_set, 0)
-    seen: dict[str, str] = {}
+    exact = ExactDeduplicator()  # across inputs: the first occurrence in config order wins
     per_input: list[pl.DataFrame] = []
     for position, item in enumerate(inputs):
         split_stats = stats.setdefault(item.spec.split, dict.fromkeys(("loaded", "normalize", "duplicate", "decontamination", "cap", "final"), 0))
-        slices = list(_candidates(item, position, index, seed, num_proc, seen, split_stats, removed, rejects))
+        slices = list(_candidates(item, position, index, seed, num_proc, exact, split_stats, removed, rejects))
         item.frame = item.frame.clear()
         per_input.append(pl.concat(slices) if slices else pl.DataFrame(schema=_CANDIDATE_SCHEMA))
 

@@ -7,11 +7,12 @@ One canonical form makes exact dedup and the chat template behave the same for e
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from typing import Any
+
+from luth_pipeline.core.text.chat import chat_problem
+from luth_pipeline.core.text.normalize import clean_text
 
 ROLE_ALIASES = {
     "system": "system",
@@ -24,40 +25,37 @@ ROLE_ALIASES = {
     "bot": "assistant",
 }
 
-_SPACES = re.compile(r"[ \t\u00a0]+")
-
 
 class RejectedRow(ValueError):
     """A row that cannot become a training conversation; the message is its reject reason."""
 
 
-def _clean_text(text: str) -> str:
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    # Collapse runs of spaces inside lines but keep newlines (markdown, code, LaTeX need them).
-    lines = [_SPACES.sub(" ", line).rstrip() for line in text.split("\n")]
-    return "\n".join(lines).strip()
+def normalize_messages(messages: Any) -> list[dict[str, str]]:
+    """Canonical messages, or `RejectedRow` naming what is wrong. Never another exception.
 
-
-def normalize_messages(messages: Iterable[Mapping] | None) -> list[dict[str, str]]:
-    """Canonical messages, or `RejectedRow` naming what is wrong.
-
-    Rules: roles mapped to system/user/assistant; text NFC with normalized line ends and
-    spaces; no empty turn; an optional system turn first; then user and assistant alternate,
-    starting with user and ending with assistant (a conversation that teaches nothing is
-    rejected rather than trained on).
+    Rules: roles mapped to system/user/assistant; text cleaned (core/text/normalize.py); no empty
+    turn; the shared chat schema (core/text/chat.py: string content, no giant turn); an optional
+    system turn first; then user and assistant alternate, starting with user and ending with
+    assistant (a conversation that teaches nothing is rejected rather than trained on).
     """
-    if messages is None:
+    shape = chat_problem(messages, allow_empty=True, required_roles=())
+    if shape is not None and shape.reason in ("missing_messages", "no_turns"):
         raise RejectedRow("normalize:no_messages")
     out: list[dict[str, str]] = []
-    for turn in messages:
+    for i, turn in enumerate(messages):
+        if not isinstance(turn, Mapping):
+            raise RejectedRow(f"normalize:bad_turn:turn {i} is {type(turn).__name__}")
         role = turn.get("role", turn.get("from"))
         content = turn.get("content", turn.get("value"))
         canonical = ROLE_ALIASES.get(str(role).strip().lower()) if role is not None else None
         if canonical is None:
             raise RejectedRow(f"normalize:unknown_role:{role}")
-        if not isinstance(content, str) or not _clean_text(content):
+        if not isinstance(content, str) or not clean_text(content):
             raise RejectedRow(f"normalize:empty_{canonical}_turn")
-        out.append({"role": canonical, "content": _clean_text(content)})
+        out.append({"role": canonical, "content": clean_text(content)})
+    problem = chat_problem(out, required_roles=())  # what is left of the shared schema: giant turns
+    if problem is not None:
+        raise RejectedRow(f"normalize:{problem.reason}:{problem.detail}")
     body = out[1:] if out and out[0]["role"] == "system" else out
     if not body:
         raise RejectedRow("normalize:no_messages")
@@ -70,7 +68,6 @@ def normalize_messages(messages: Iterable[Mapping] | None) -> list[dict[str, str
     return out
 
 
-def content_hash(messages: list[dict[str, str]]) -> str:
-    """Key of exact dedup: the normalized conversation, roles included."""
-    payload = json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False)
-    return hashlib.sha256(payload.encode()).hexdigest()
+def conversation_key(messages: list[dict[str, str]]) -> str:
+    """What exact dedup compares: the normalized conversation, roles included."""
+    return json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False)

@@ -124,6 +124,14 @@ class LanguageIdentifier:
         return cls(language=cfg.language, threshold=cfg.min_probability, backend=cfg.langid_backend, seed=cfg.langdetect_seed,
                    min_letters=cfg.min_segment_letters, paragraph_chars=cfg.paragraph_chars)
 
+    @classmethod
+    def using(cls, detector: Any, **settings: Any) -> LanguageIdentifier:
+        """The rule over another detector (anything with `probabilities(text) -> {lang: p}`), e.g.
+        lingua or a vote in benchmarks/french_filter.py."""
+        identifier = cls(**settings)
+        identifier._detector = detector
+        return identifier
+
     @property
     def detector(self):
         if self._detector is None:

@@ -18,11 +18,11 @@ from luth_pipeline.core.llm.client import GenerationStats, LLMClient
 from luth_pipeline.core.llm.config import StageLLMConfig
 from luth_pipeline.core.llm.progress import ProgressUpdate
 from luth_pipeline.core.llm.types import LLMRequest
+from luth_pipeline.core.text.chat import MESSAGES_DTYPE as MESSAGES
 from luth_pipeline.core.tulu.checks import format_mismatch, french_probability, is_refusal
 from luth_pipeline.core.tulu.config import AnswerChecks, JudgeConfig, TranslationChecks
 from luth_pipeline.core.tulu.prompts import PromptTemplate
 
-MESSAGES = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
 REJECT_SCHEMA = {"id": pl.String, "source_id": pl.String, "source": pl.String, "step": pl.String,
                  "reason": pl.String, "detail": pl.String, "text": pl.String}
 _THINK = re.compile(r"^\s*<think>.*?</think>\s*", re.S)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import polars as pl
 
+from luth_pipeline.core.text.chat import chat_problem
+from luth_pipeline.core.text.normalize import dedup_key
 from luth_pipeline.core.tulu.config import TuluSourceConfig
 
 log = logging.getLogger(__name__)
@@ -34,18 +35,17 @@ def _open(name: str, cfg: TuluSourceConfig, resolve_path: Callable[[str], Path])
         dataset.select(range(min(cfg.max_rows, len(dataset)))) if cfg.max_rows else dataset)
 
 
-def _user_prompt(row: dict) -> str | None:
-    """The `prompt` column, else the first user turn of `messages` (both exist in Tulu 3)."""
+def user_prompt(row: dict) -> tuple[str | None, str | None]:
+    """(the `prompt` column, else the first user turn of `messages` (both exist in Tulu 3), None) or
+    (None, why not): malformed messages are named with the shared chat schema's reason."""
     if isinstance(row.get("prompt"), str) and row["prompt"].strip():
-        return row["prompt"]
-    for message in row.get("messages") or []:
-        if message.get("role") == "user" and (message.get("content") or "").strip():
-            return message["content"]
-    return None
-
-
-def _normalized(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().casefold()
+        return row["prompt"], None
+    messages = row.get("messages")
+    problem = chat_problem(messages, allow_empty=True, required_roles=("user",))
+    if problem is not None:
+        return None, f"no user prompt ({problem})"
+    prompt = next((m["content"] for m in messages if m["role"] == "user" and m["content"].strip()), None)
+    return (prompt, None) if prompt else (None, "no user prompt (every user turn is empty)")
 
 
 def load_prompts(sources: dict[str, TuluSourceConfig], resolve_path: Callable[[str], Path]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -58,20 +58,20 @@ def load_prompts(sources: dict[str, TuluSourceConfig], resolve_path: Callable[[s
     for name, cfg in sources.items():
         for position, row in enumerate(_open(name, cfg, resolve_path)):
             tulu_id = str(row.get("id") or "").strip()
-            prompt = _user_prompt(row)
+            prompt, why_not = user_prompt(row)
             where = f"{name}[{position}]"
             if not tulu_id:
                 rejects.append({"id": None, "source_id": None, "source": cfg.source, "reason": "missing id", "where": where})
                 continue
             row_id = f"tulu_prompts/{tulu_id}"
             if prompt is None:
-                rejects.append({"id": row_id, "source_id": tulu_id, "source": cfg.source, "reason": "no user prompt", "where": where})
+                rejects.append({"id": row_id, "source_id": tulu_id, "source": cfg.source, "reason": why_not, "where": where})
                 continue
             if row_id in seen_ids:
                 rejects.append({"id": row_id, "source_id": tulu_id, "source": cfg.source,
                                 "reason": f"duplicate id (first in {seen_ids[row_id]})", "where": where})
                 continue
-            key = _normalized(prompt)
+            key = dedup_key(prompt)
             if key in seen_text:
                 rejects.append({"id": row_id, "source_id": tulu_id, "source": cfg.source,
                                 "reason": f"duplicate prompt of {seen_text[key]}", "where": where})

@@ -172,7 +172,7 @@ def scholar_extractions(
     description=(
         "Refinement pass (fix French and LaTeX, complete the context, step-by-step answer, difficulty, needs-figure), "
         "then the anomaly filter: empty/answer-less, unbalanced $ or braces or LaTeX that pylatexenc cannot parse, "
-        "non-French (langdetect), needs a figure, duplicates (exact + MinHash), answer restating the question. "
+        "non-French (the per-turn rule, fastText), needs a figure, duplicates (exact + MinHash), answer restating the question. "
         "Chat rows: user = context + question, assistant = the worked answer; rejects with their reason."
     ),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-MESSAGES = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
+from luth_pipeline.core.text.chat import MESSAGES_DTYPE as MESSAGES
 
 _EXAM = {"level": pl.String, "contest": pl.String, "subject": pl.String, "year": pl.Int64}
 
