@@ -4,22 +4,20 @@ import base64
 
 import dagster as dg
 
-from luth_pipeline.core.config import stage_fingerprint
 from luth_pipeline.core.config.profile import REPO_ROOT
 from luth_pipeline.core.train import run as train_run
 from luth_pipeline.core.train.plots import loss_curve_png
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.partitions import base_model_partitions
 from luth_pipeline.defs.sft.gate import training_data_problems
+from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
-
-CODE_VERSION = "train-1"
 
 
 def _code_version() -> str:
     profile = current_profile()
-    return f"{CODE_VERSION}-{stage_fingerprint(profile.train, profile.base_models)}"
+    return code_version("train", profile.train, profile.base_models)
 
 
 def _upstream_lineage(context: dg.AssetExecutionContext, base_model: str) -> dict:
