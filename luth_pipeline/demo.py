@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.data_version import StaleStatus
 
 from luth_pipeline.status import partition_keys, stale_status_resolver
 
@@ -29,7 +28,7 @@ def _toposorted_keys(graph) -> list[dg.AssetKey]:
 def _needs_run(instance, graph, key, partition_key, force: bool) -> bool:
     if force:
         return True
-    return stale_status_resolver(instance, graph).get_status(key, partition_key) != StaleStatus.FRESH
+    return stale_status_resolver(instance, graph).get_status(key, partition_key).value != "FRESH"
 
 
 def _groups(graph, keys: Iterable[dg.AssetKey]):

@@ -9,9 +9,9 @@ the answer matches the UI's "Unsynced" badges.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import dagster as dg
-from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 
 
 @dataclass
@@ -22,13 +22,19 @@ class AssetStatus:
     causes: list[str]
 
 
-def stale_status_resolver(instance: dg.DagsterInstance, graph) -> CachingStaleStatusResolver:
-    """Dagster's own staleness logic (the UI's "Unsynced" badges) over our asset graph."""
+def stale_status_resolver(instance: dg.DagsterInstance, graph):
+    """Dagster's own staleness logic (the UI's "Unsynced" badges) over our asset graph.
+
+    Dagster publishes staleness only through its GraphQL API (a running webserver); this is the
+    resolver behind it, the one place the project reaches into Dagster internals (pinned by the
+    dagster version range in pyproject.toml). Its statuses are compared by value (FRESH, STALE,
+    MISSING) so nothing else imports them.
+    """
     from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
-    from dagster._time import get_current_datetime
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver
 
     view = AssetGraphView(
-        temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
+        temporal_context=TemporalContext(effective_dt=datetime.now(timezone.utc), last_event_id=None),
         instance=instance,
         asset_graph=graph,
     )
@@ -65,7 +71,7 @@ def asset_statuses(defs: dg.Definitions, instance: dg.DagsterInstance, selection
     for key in keys:
         for partition in partition_keys(graph, key, instance):
             status = resolver.get_status(key, partition)
-            causes = [_describe(c) for c in resolver.get_stale_root_causes(key, partition)] if status == StaleStatus.STALE else []
+            causes = [_describe(c) for c in resolver.get_stale_root_causes(key, partition)] if status.value == "STALE" else []
             out.append(AssetStatus(key.to_user_string(), partition, status.value, causes))
     return out
 

@@ -12,16 +12,15 @@ import dagster as dg
 import polars as pl
 
 from luth_pipeline.core.checkpoints import checkpoint_location
-from luth_pipeline.core.config import stage_fingerprint
 from luth_pipeline.core.eval.report import bar_chart_png, build_comparison, load_reference_scores, render_markdown
 from luth_pipeline.core.eval.runner import EvalResult, evaluate_checkpoint
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.partitions import checkpoint_partitions
+from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
-CODE_VERSION = "eval-v1"
-FINGERPRINT = stage_fingerprint(current_profile().eval)
+CODE_VERSION = code_version("eval", current_profile().eval)
 
 
 def _column_schema(df: pl.DataFrame) -> dg.TableSchema:
@@ -77,7 +76,7 @@ def _scores_markdown(scores: pl.DataFrame) -> str:
     group_name="eval",
     kinds={"lighteval", "pytorch"},
     pool="gpu",
-    code_version=f"{CODE_VERSION}-{FINGERPRINT}",
+    code_version=CODE_VERSION,
     description=(
         "LightEval scores of one checkpoint (partition = `<base>.base`, `<base>.finetuned` or "
         "`<base>.merged.<recipe>`) on the French and English suites (configs/eval/): one row per "
@@ -144,7 +143,7 @@ def evaluated_checkpoints(instance: dg.DagsterInstance, store) -> list[str]:
     deps=[dg.AssetDep("benchmark_scores", partition_mapping=dg.AllPartitionMapping())],
     group_name="eval",
     kinds={"polars", "matplotlib"},
-    code_version=f"{CODE_VERSION}-{FINGERPRINT}",
+    code_version=CODE_VERSION,
     automation_condition=REFRESH_WHEN_SCORES_LAND,
     description=(
         "Base vs fine-tuned vs every merge recipe vs the published Luth numbers "

@@ -4,16 +4,15 @@ import base64
 
 import dagster as dg
 
-from luth_pipeline.core.config import stage_fingerprint
 from luth_pipeline.core.french import default_steps, run_filters
 from luth_pipeline.core.french.report import FRENCH_SCHEMA, REJECT_COLUMNS, frame, language_histogram_png, steps_markdown
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata, markdown_preview
 from luth_pipeline.defs.partitions import source_partitions
+from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
-CODE_VERSION = "french-v2"
 ASSET = "french_samples"
 UPSTREAM = "raw_multilingual_dumps"
 DESCRIPTIONS = {
@@ -25,10 +24,10 @@ DESCRIPTIONS = {
 }
 
 
-def _fingerprint() -> str:
+def _code_version() -> str:
     profile = current_profile()
     turns = {name: cfg.language_id_on for name, cfg in profile.sources.items()}
-    return stage_fingerprint(profile.french, turns)
+    return code_version("french", profile.french, turns)
 
 
 @dg.asset(
@@ -37,7 +36,7 @@ def _fingerprint() -> str:
     deps=[UPSTREAM],
     group_name="french",
     kinds={"fasttext", "parquet"},
-    code_version=f"{CODE_VERSION}-{_fingerprint()}",
+    code_version=_code_version(),
     description=(
         "French rows of each source: chat schema and length filters, the per-turn French rule (every turn or "
         "paragraph long enough to judge is French per fastText lid.176, short turns judged with the whole chat; "

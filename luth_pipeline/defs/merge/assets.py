@@ -6,25 +6,24 @@ import hashlib
 import dagster as dg
 
 from luth_pipeline.core.checkpoints import CheckpointKey, checkpoint_location
-from luth_pipeline.core.config import stage_fingerprint
 from luth_pipeline.core.merge.checkpoint_files import local_checkpoint, parameter_checksum
 from luth_pipeline.core.merge.recipes import load_catalogue, load_recipes, template_path
 from luth_pipeline.core.merge.report import schedule_plot_png, schedule_table
 from luth_pipeline.core.merge.run import merge_checkpoints
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.partitions import checkpoint_partitions, merge_partitions
+from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
-CODE_VERSION = "merge-v1"
 
 
-def _recipes_fingerprint() -> str:
+def _code_version() -> str:
     """Config section + the recipes and template texts it selects: editing any re-runs the merges."""
     config = current_profile().merge
     recipes = load_recipes(config)
     templates = {r.template: hashlib.sha256(template_path(config, r.template).read_bytes()).hexdigest() for r in recipes}
-    return stage_fingerprint(config, [r.model_dump() for r in recipes], templates)
+    return code_version("merge", config, [r.model_dump() for r in recipes], templates)
 
 
 def _parent(context: dg.AssetExecutionContext, key: CheckpointKey, path: str) -> dict:
@@ -53,7 +52,7 @@ def _parent(context: dg.AssetExecutionContext, key: CheckpointKey, path: str) ->
     group_name="merge",
     kinds={"mergekit", "pytorch"},
     pool="gpu",
-    code_version=f"{CODE_VERSION}-{_recipes_fingerprint()}",
+    code_version=_code_version(),
     description=(
         "The fine-tuned checkpoint merged with its base model by mergekit (linear or SLERP, "
         "recipe = partition; configs/merge/). Registers `<base>.merged.<recipe>` for evaluation."

@@ -7,12 +7,10 @@ scholar_exercises    refinement → anomaly filter → chat messages with subjec
 
 import base64
 import collections
-import hashlib
 
 import dagster as dg
 import polars as pl
 
-from luth_pipeline.core.config import stage_fingerprint
 from luth_pipeline.core.config.profile import REPO_ROOT
 from luth_pipeline.core.scholar.chain import Prompts, run_chain
 from luth_pipeline.core.scholar.download import BlobStore
@@ -29,29 +27,18 @@ from luth_pipeline.defs.scholar.tables import (
     PDF_SCHEMA,
     frame,
 )
+from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 from luth_pipeline.resources.llm import LLMClientResource
 
-CODE_VERSION = "scholar-v2"  # v2: questions joined by their path, lost items rejected
 GROUP = "scholar"
-
-
-def _files_digest(*paths) -> str:
-    """Content hash of the manifest and prompt files: editing them makes the assets stale."""
-    digest = hashlib.sha256()
-    for path in paths:
-        files = sorted(path.glob("*.md")) if path.is_dir() else [path]
-        for file in files:
-            if file.is_file():
-                digest.update(file.name.encode() + file.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 def _version(*extra) -> str:
     config = current_profile().scholar
     inputs = (current_profile().resolve_path(config.manifest), current_profile().resolve_path(config.prompts_dir))
-    return f"{CODE_VERSION}-{stage_fingerprint(config, *extra, _files_digest(*inputs))}"
+    return code_version("scholar", config, *extra, files=inputs)  # manifest and prompts: edits make it stale
 
 
 def _blobs(luth_storage: LuthStorage) -> BlobStore:

@@ -8,7 +8,6 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from luth_pipeline.core.config import stage_fingerprint
 from luth_pipeline.core.sft import build as sft
 from luth_pipeline.core.sft import checks as core_checks
 from luth_pipeline.core.sft.hf_dataset import push_to_hub
@@ -17,10 +16,9 @@ from luth_pipeline.core.sft.published import hub_uri
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import column_schema, dataset_metadata, markdown_preview
 from luth_pipeline.defs.partitions import base_model_partitions
+from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
-
-CODE_VERSION = "sft-1"
 
 
 def _mixture_deps() -> list[dg.AssetDep]:
@@ -38,7 +36,7 @@ def _mixture_deps() -> list[dg.AssetDep]:
 
 def _code_version(*extra: str) -> str:
     profile = current_profile()
-    return f"{CODE_VERSION}-{stage_fingerprint(profile.sft, *extra)}"
+    return code_version("sft", profile.sft, *extra)
 
 
 def _markdown_table(frame: pl.DataFrame) -> str:

@@ -3,22 +3,23 @@
 import dagster as dg
 import polars as pl
 
-from luth_pipeline.core.config import stage_fingerprint
 from luth_pipeline.core.french.report import frame
 from luth_pipeline.core.text.chat import CHAT_COLUMNS
 from luth_pipeline.core.sources import load_source
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata
 from luth_pipeline.defs.partitions import source_partitions
+from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
-CODE_VERSION = "sources-v1"
 ASSET = "raw_multilingual_dumps"
 
 
-def _fingerprint() -> str:
-    return stage_fingerprint({name: cfg.model_dump(mode="json") for name, cfg in current_profile().sources.items()})
+def _code_version() -> str:
+    sources = current_profile().sources
+    files = [current_profile().resolve_path(f) for cfg in sources.values() for f in (cfg.data_files or [])]
+    return code_version("sources", {name: cfg.model_dump(mode="json") for name, cfg in sources.items()}, files=files)
 
 
 @dg.asset(
@@ -26,7 +27,7 @@ def _fingerprint() -> str:
     partitions_def=source_partitions,
     group_name="sources",
     kinds={"huggingface", "parquet"},
-    code_version=f"{CODE_VERSION}-{_fingerprint()}",
+    code_version=_code_version(),
     description=(
         "One source of the French mixture (smoltalk2, aya_dataset, CroissantLLM SFT, openhermes-fr) read with "
         "`datasets.load_dataset` (streamed from the hub in `gpu`, shipped fixture files in `local`), filtered by "

@@ -4,22 +4,28 @@ import base64
 
 import dagster as dg
 
-from luth_pipeline.core.config import stage_fingerprint
 from luth_pipeline.core.config.profile import REPO_ROOT
 from luth_pipeline.core.train import run as train_run
 from luth_pipeline.core.train.plots import loss_curve_png
+from luth_pipeline.defs.check_gate import unchecked_data_problems
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.partitions import base_model_partitions
-from luth_pipeline.defs.sft.gate import training_data_problems
+from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
-CODE_VERSION = "train-1"
+
+# The blocking checks training requires on what it reads (a test holds this equal to the blocking
+# checks the SFT stage declares).
+REQUIRED_CHECKS = {
+    "luth_sft": ["luth_sft_decontaminated", "luth_sft_schema"],
+    "luth_sft_packed": ["luth_sft_packed_schema", "luth_sft_packed_trainable"],
+}
 
 
 def _code_version() -> str:
     profile = current_profile()
-    return f"{CODE_VERSION}-{stage_fingerprint(profile.train, profile.base_models)}"
+    return code_version("train", profile.train, profile.base_models)
 
 
 def _upstream_lineage(context: dg.AssetExecutionContext, base_model: str) -> dict:
@@ -84,7 +90,8 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, luth_config: LuthCon
     profile, store = luth_config.values, luth_storage.store
     base_model = context.partition_key
     if profile.train.require_passed_checks:
-        problems = training_data_problems(context.instance, base_model)
+        problems = unchecked_data_problems(context.instance, {"luth_sft": None, "luth_sft_packed": base_model},
+                                           REQUIRED_CHECKS)
         if problems:
             raise dg.Failure(
                 description="refusing to train on unchecked or failing data:\n- " + "\n- ".join(problems)

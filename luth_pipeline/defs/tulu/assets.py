@@ -6,7 +6,6 @@ a crash sends only the requests that had not finished, and rows keep their Tulu 
 
 import dagster as dg
 
-from luth_pipeline.core.config import stage_fingerprint
 from luth_pipeline.core.llm.factory import endpoint_of
 from luth_pipeline.core.tulu.generate import answer_prompts, translate_prompts
 from luth_pipeline.core.tulu.load import load_prompts
@@ -14,11 +13,11 @@ from luth_pipeline.core.tulu.prompts import PromptTemplate
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata
 from luth_pipeline.defs.tulu.metadata import length_plot, llm_metadata, rejects_metadata
+from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 from luth_pipeline.resources.llm import LLMClientResource
 
-CODE_VERSION = "tulu-1"
 _profile = current_profile()
 _tulu = _profile.tulu
 
@@ -28,6 +27,10 @@ def _template_texts(*names: str) -> list[str]:
     directory = _profile.resolve_path(_tulu.prompts_dir)
     return [(directory / f"tulu_{n}.yaml").read_text(encoding="utf-8") if (directory / f"tulu_{n}.yaml").is_file() else ""
             for n in names]
+
+
+def _source_files() -> list:
+    return [_profile.resolve_path(f) for source in _tulu.sources.values() for f in (source.data_files or [])]
 
 
 def _endpoints(*stages) -> list:
@@ -50,7 +53,7 @@ def _require(stage, key: str):
     kinds={"python", "polars", "parquet"},
     description="User prompts of the Tulu 3 persona instruction-following and persona math sets, Tulu ids kept, "
                 "exact duplicates (whitespace/case-insensitive) removed.",
-    code_version=f"{CODE_VERSION}-{stage_fingerprint(_tulu.sources)}",
+    code_version=code_version("tulu", _tulu.sources, files=_source_files()),
 )
 @one_writer_per_partition
 def tulu_prompts(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
@@ -82,7 +85,7 @@ def _gpu_pool(*stages) -> str | None:
     deps=[tulu_prompts],
     description="Tulu prompts translated to French by the profile's translation LLM (cached); kept only when the "
                 "output is French (langdetect), its length ratio is sane and code blocks/LaTeX/markdown survive.",
-    code_version=f"{CODE_VERSION}-" + stage_fingerprint(_tulu.translate, _tulu.translation_checks,
+    code_version=code_version("tulu", _tulu.translate, _tulu.translation_checks,
                                                          *_endpoints(_tulu.translate), *_template_texts("translate")),
     pool=_gpu_pool(_tulu.translate),
 )
@@ -121,7 +124,7 @@ def tulu_prompts_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, 
     description="French answers to the translated prompts by the teacher LLM (thinking off, cached), dropping "
                 "truncated, empty, refused and non-French answers, then upstream's LLM judge as a filter. "
                 "Chat table: user = French prompt, assistant = answer; source_id = the Tulu id.",
-    code_version=f"{CODE_VERSION}-" + stage_fingerprint(_tulu.answer, _tulu.judge, _tulu.answer_checks,
+    code_version=code_version("tulu", _tulu.answer, _tulu.judge, _tulu.answer_checks,
                                                          *_endpoints(_tulu.answer, _tulu.judge),
                                                          *_template_texts("answer", "judge")),
     pool=_gpu_pool(_tulu.answer, _tulu.judge),

@@ -5,9 +5,10 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from luth_pipeline.definitions import defs
+from luth_pipeline.defs.check_gate import blocking_check_keys, unchecked_data_problems
 from luth_pipeline.defs.sft import assets, checks
-from luth_pipeline.defs.sft.gate import training_data_problems
-from luth_pipeline.defs.train.assets import finetuned_checkpoint
+from luth_pipeline.defs.train.assets import REQUIRED_CHECKS, finetuned_checkpoint
 from luth_pipeline_tests.core.sft.chat_tables import eval_rows, write_french_samples
 
 SFT = [assets.luth_sft, assets.luth_sft_packed, checks.luth_sft_decontaminated, checks.luth_sft_schema,
@@ -17,6 +18,15 @@ SFT = [assets.luth_sft, assets.luth_sft_packed, checks.luth_sft_decontaminated, 
 def _train(resources, instance):
     return dg.materialize([finetuned_checkpoint], resources=resources, partition_key="tiny", instance=instance,
                           raise_on_error=False)
+
+
+def training_data_problems(instance, base_model: str) -> list[str]:
+    return unchecked_data_problems(instance, {"luth_sft": None, "luth_sft_packed": base_model}, REQUIRED_CHECKS)
+
+
+def test_training_requires_every_blocking_check_the_sft_stage_declares():
+    repository = defs().get_repository_def()
+    assert {asset: [k.name for k in blocking_check_keys(repository, asset)] for asset in REQUIRED_CHECKS} == REQUIRED_CHECKS
 
 
 def _failure_message(result) -> str:
@@ -71,4 +81,4 @@ def test_data_rematerialized_without_its_checks_stops_training(checked_data, lut
     unchecked = dg.materialize([assets.luth_sft_packed], resources=luth_resources, instance=instance, partition_key="tiny")
     assert unchecked.success and not unchecked.get_asset_check_evaluations()
     problems = training_data_problems(instance, "tiny")
-    assert len(problems) == 2 and all("last ran on an older materialization" in p for p in problems)
+    assert len(problems) == 2 and all("has not run on the latest materialization" in p for p in problems), problems
