@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from luth_pipeline.core.config import Profile
 from luth_pipeline.core.models import resolve_base_model
 from luth_pipeline.core.sft.decontamination import EvalIndex, build_index, decontamination_sets
-from luth_pipeline.core.sft.hf_dataset import TokenStats, render_card, write_shards
+from luth_pipeline.core.sft.hf_dataset import TokenStats, card_provenance, render_card, write_shards
 from luth_pipeline.core.sft.mixture import MixtureResult, build_mixture, load_inputs
 from luth_pipeline.core.sft.packing import pack_tokens
 from luth_pipeline.core.sft.tokenization import LabelSettings, count_chat_tokens, template_has_generation_markers, tokenize_dataset
@@ -114,7 +114,6 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
     split_sources = {
         split: ", ".join(sorted(set(rows.filter(pl.col("split") == split)["source"].to_list()))) for split in result.split_stats
     }
-    licenses = {name: source.license for name, source in profile.sources.items() if getattr(source, "license", None)}
 
     folder = dataset_folder(store)
     with atomic_directory(folder) as tmp:
@@ -126,7 +125,7 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
             split_files=split_files,
             split_rows={s: c["final"] for s, c in result.split_stats.items()},
             split_sources=split_sources,
-            source_licenses=licenses,
+            **card_provenance(profile),
             token_stats=token_stats,
             tokenizer_name=stats_model,
             step_counts=result.split_stats,
