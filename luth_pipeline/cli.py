@@ -160,7 +160,7 @@ def _plan(args: argparse.Namespace) -> int:
     from luth_pipeline.plan import build_plan, plan_json, render
 
     profile = load_profile(args.profile)
-    steps = build_plan(profile)
+    steps = build_plan(profile, base_models=args.base_model)
     print(json.dumps(plan_json(profile, steps), indent=1) if args.json else render(profile, steps))
     return 0
 
@@ -200,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = sub.add_parser("plan", help="offline: every stage, what it downloads or calls, estimated tokens, GPU-hours, API cost")
     plan.add_argument("--profile", help="profile name or YAML path (default: $LUTH_PROFILE, else local)")
+    plan.add_argument("--base-model", action="append", help="only this base model (repeatable; default: all)")
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     plan.set_defaults(func=_plan)
     return parser

@@ -156,7 +156,11 @@ def _scholar_exams(profile: Profile) -> int | None:
     return len(manifest.exams)
 
 
-def build_plan(profile: Profile, estimates: dict | None = None) -> list[Step]:
+def build_plan(profile: Profile, estimates: dict | None = None, base_models: list[str] | None = None) -> list[Step]:
+    """The plan for every base model of the profile, or for `base_models` only."""
+    unknown = sorted(set(base_models or []) - set(profile.base_models))
+    if unknown:
+        raise ConfigError(f"base model(s) {', '.join(unknown)} not in the profile's base_models ({', '.join(profile.base_models)})")
     missing = unset_fields(profile)
     if missing:
         raise UnsetFields(profile, missing)
@@ -222,7 +226,7 @@ def build_plan(profile: Profile, estimates: dict | None = None) -> list[Step]:
     recipes = load_recipes(profile.merge)
     checkpoints = 0
     for base, spec in profile.base_models.items():
-        if base not in profile.train.models:
+        if base not in profile.train.models or (base_models and base not in base_models):
             continue
         train = profile.train.model(base)
         origin = spec.hf_id or "built offline from a config"

@@ -101,3 +101,12 @@ def test_local_profile_plans_without_downloads_from_the_hub(capsys):
     rc, out, err = _run(capsys, "--profile", "local")
     assert rc == 0, err
     assert "hf://" not in out and "luth_pipeline_tests/fixtures/sources" in out
+
+
+def test_plan_for_chosen_base_models(capsys, tmp_path):
+    rc, out, _ = _run(capsys, "--profile", _specified(tmp_path, "gpu"), "--base-model", "qwen3-0.6b", "--json")
+    assert rc == 0
+    assets = [s["asset"] for s in json.loads(out)["steps"]]
+    assert "finetuned_checkpoint[qwen3-0.6b]" in assets and not any("qwen3-1.7b" in a or "lfm2" in a for a in assets)
+    rc, _, err = _run(capsys, "--profile", _specified(tmp_path, "gpu"), "--base-model", "qwen9")
+    assert rc == 2 and "qwen9" in err
