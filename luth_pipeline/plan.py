@@ -190,8 +190,10 @@ def build_plan(profile: Profile, estimates: dict | None = None, base_models: lis
             for s in tulu.sources.values()]))
         # Upstream's published sizes bound what the tulu splits need when no cap is set.
         requests = prompts or sum((e.max_rows or 0) for e in profile.sft.mixture if e.asset == "tulu_answers_fr")
-        notes = [f"{'capped prompts' if prompts else 'requests sized by the mixture caps of the tulu splits'}"
-                 + (f"; uncapped sources: {', '.join(unknown)}" if unknown and prompts else "")]
+        notes = ["capped prompts" if not unknown else
+                 f"LOWER BOUND: {', '.join(unknown)} uncapped (every row is sent); sized by "
+                 + ("the caps of the others" if prompts else "the mixture caps of the tulu splits")
+                 + " — set tulu.sources.<name>.max_rows for a firm figure"]
         for path, asset in (("tulu.translate", "tulu_prompts_fr"), ("tulu.answer", "tulu_answers_fr"), ("tulu.judge", "tulu_answers_fr")):
             if path not in llm_steps:
                 continue

@@ -110,3 +110,12 @@ def test_plan_for_chosen_base_models(capsys, tmp_path):
     assert "finetuned_checkpoint[qwen3-0.6b]" in assets and not any("qwen3-1.7b" in a or "lfm2" in a for a in assets)
     rc, _, err = _run(capsys, "--profile", _specified(tmp_path, "gpu"), "--base-model", "qwen9")
     assert rc == 2 and "qwen9" in err
+
+
+def test_eight_gpu_profile_keeps_upstreams_effective_batch():
+    profile = load_profile("gpu-8xh100")
+    gpus = profile.train.axolotl.num_processes
+    for base in ("qwen3-0.6b", "qwen3-1.7b", "lfm2-350m"):
+        spec = profile.train.models[base]
+        assert spec.micro_batch_size * spec.gradient_accumulation_steps * gpus == 24, base
+        assert spec.learning_rate == load_profile("gpu").train.models[base].learning_rate  # only the batch split changes
