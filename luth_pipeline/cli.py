@@ -155,6 +155,16 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (reproducible answers when --temperature > 0)")
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from luth_pipeline.core.config import load_profile
+    from luth_pipeline.plan import build_plan, plan_json, render
+
+    profile = load_profile(args.profile)
+    steps = build_plan(profile, base_models=args.base_model)
+    print(json.dumps(plan_json(profile, steps), indent=1) if args.json else render(profile, steps))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="luth", description="Luth French post-training pipeline")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -187,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--select", nargs="*", help="only these asset keys")
     status.add_argument("--all", action="store_true", help="also list up-to-date asset partitions")
     status.set_defaults(func=_status)
+
+    plan = sub.add_parser("plan", help="offline: every stage, what it downloads or calls, estimated tokens, GPU-hours, API cost")
+    plan.add_argument("--profile", help="profile name or YAML path (default: $LUTH_PROFILE, else local)")
+    plan.add_argument("--base-model", action="append", help="only this base model (repeatable; default: all)")
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
+    plan.set_defaults(func=_plan)
     return parser
 
 

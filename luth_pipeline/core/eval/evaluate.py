@@ -34,9 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     result.scores.write_parquet(out / "scores.parquet")
     result.details.write_parquet(out / "details.parquet")
     (out / "settings.json").write_text(json.dumps(result.settings, indent=2, ensure_ascii=False))
+    # Calibration: a released model evaluated here is compared with its published figures.
+    from luth_pipeline.core.eval.report import load_reference_scores
+
+    published = [r for r in load_reference_scores(config.reference_scores) if r.hub_id == args.model]
     for row in result.scores.filter(result.scores["headline"]).sort("language", "task").iter_rows(named=True):
         stderr = "" if row["stderr"] is None else f" ± {100 * row['stderr']:.2f}"
-        print(f"{row['language']}  {row['task']:<18} {row['metric']:<24} {100 * row['score']:6.2f}{stderr}  (runs={row['num_runs']})")
+        line = f"{row['language']}  {row['task']:<18} {row['metric']:<24} {100 * row['score']:6.2f}{stderr}  (runs={row['num_runs']})"
+        for ref in published:
+            value = ref.scores.get(row["reference"]) if ref.language == row["language"] else None
+            if value is not None:
+                line += f"  published {value:.2f} ({ref.source}{'' if ref.verified else ' †'}): {100 * row['score'] - value:+.2f}"
+        print(line)
     print(f"{result.seconds:.0f}s → {out}")
     return 0
 

@@ -3,7 +3,8 @@
 - MCQ (GPQA): LightEval's multilingual extractive match with letter extraction ("Réponse : C").
 - MMLU / ARC / English HellaSwag: log-likelihood accuracy (upstream's choice for these; ARC and
   HellaSwag-en also report the length-normalised `acc_norm`).
-- HellaSwag / BoolQ: exact match on the generated letter / Oui-Non (generation size 1 / 5).
+- HellaSwag-fr / BoolQ: upstream's exact-match family (em, qem, pem, pqem) on the generated letter /
+  Oui-Non.
 - Maths: boxed answer, extracted as LaTeX or a plain expression and compared symbolically with
   sympy by LightEval; French decimal commas (`0,5`, `2{,}5`) are read as decimals first, so
   `\\boxed{0,5}` matches a gold `\\frac{1}{2}` instead of parsing as the pair (0, 5).
@@ -181,6 +182,26 @@ def mcq_letter_pass_at_1(language: str) -> SampleLevelMetric:
     )
 
 
+def exact_match_family() -> list:
+    """Upstream's four exact-match metrics (LightEval 0.10 em, qem, pem, pqem; 0.13 keeps only em
+    as a named metric, so the other three are rebuilt from its ExactMatches). With upstream's
+    8192-token budget a chat model often answers "B. …" or "La réponse est B": em and qem then
+    miss what the prefix variants count, and which one the published figures are is not stated."""
+    from lighteval.metrics.metrics_sample import ExactMatches
+    from lighteval.metrics.normalizations import helm_normalizer
+
+    def metric(name: str, computation) -> SampleLevelMetric:
+        return SampleLevelMetric(metric_name=name, sample_level_fn=computation, category=SamplingMethod.GENERATIVE,
+                                 corpus_level_fn=np.mean, higher_is_better=True)
+
+    return [
+        Metrics.exact_match.value,
+        metric("qem", ExactMatches(normalize_gold=helm_normalizer, normalize_pred=helm_normalizer, strip_strings=True)),
+        metric("pem", ExactMatches(strip_strings=True, type_exact_match="prefix")),
+        metric("pqem", ExactMatches(normalize_gold=helm_normalizer, normalize_pred=helm_normalizer, type_exact_match="prefix")),
+    ]
+
+
 def ifeval_metrics():
     # Imported lazily: the module fetches NLTK data at import (see lighteval_compat).
     from lighteval.tasks.tasks.ifeval.main import ifeval_metrics as metrics
@@ -210,7 +231,7 @@ def metrics_for(kind: str, language: str) -> list:
             # LightEval 0.10 `leaderboard|hellaswag`: loglikelihood_acc + loglikelihood_acc_norm
             return [LogLikelihoodAccMetric(), LogLikelihoodAccMetric(normalization=LogProbCharNorm())]
         case "hellaswag" | "boolq":
-            return [Metrics.exact_match]
+            return exact_match_family()
     raise ValueError(f"no metrics for task kind {kind!r}")
 
 

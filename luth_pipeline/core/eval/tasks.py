@@ -5,8 +5,9 @@ Usable directly with LightEval, e.g.
     LUTH_PROFILE=gpu python -m luth_pipeline.core.eval.cli vllm "model_name=Qwen/Qwen3-0.6B" \
         "ifeval_fr|0,mmlu_fr|0" --custom-tasks luth_pipeline/core/eval/tasks.py
 
-(`luth_pipeline.core.eval.cli` is LightEval's own CLI with the offline registry fix applied;
-plain `lighteval ... --custom-tasks` works too where the hub is reachable.) `TASKS_TABLE` is
+(`luth_pipeline.core.eval.cli` is LightEval's own CLI with the offline registry fix applied, which
+also loads our tasks alone: the English ones carry upstream's names — `mmlu`, `hellaswag`,
+`arc:challenge`, … — which LightEval 0.13's built-in registry also defines, with other prompts.) `TASKS_TABLE` is
 built from the active profile (`LUTH_PROFILE`): real HF datasets in `gpu`, the fixture sets in
 `local`.
 """

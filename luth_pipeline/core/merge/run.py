@@ -58,6 +58,25 @@ def verify_loads(folder: Path) -> None:
         raise RuntimeError(f"merged checkpoint {folder} produces non-finite logits")
 
 
+def write_merged_card(folder: Path, plan: MergePlan, recipe: MergeRecipe, parents: dict, results: dict) -> None:
+    """Our model card replaces mergekit's auto card: parents by hub id, recipe, the exact mergekit
+    YAML, the training data of the fine-tuned parent."""
+    from luth_pipeline.core.train.model_card import merged_model_card
+
+    finetuned_readme = Path(plan.finetuned) / "README.md"
+    card = merged_model_card(
+        name=f"Luth {str(parents.get('base', {}).get('checkpoint', 'model')).split('.')[0]} merged ({recipe.name})",
+        method=plan.method,
+        recipe=recipe.name,
+        params=dict(recipe.params),
+        mergekit_yaml=plan.yaml_text,
+        parents=parents,
+        finetuned_card=finetuned_readme.read_text(encoding="utf-8") if finetuned_readme.is_file() else None,
+        results=results,
+    )
+    (folder / "README.md").write_text(card.render(), encoding="utf-8")
+
+
 def merge_checkpoints(
     recipe: MergeRecipe,
     config: MergeConfig,
@@ -86,6 +105,8 @@ def merge_checkpoints(
         merge_seconds = time.perf_counter() - t0
         carry_over_tokenizer(plan.finetuned, tmp)
         checksum, num_parameters = parameter_checksum(tmp)
+        write_merged_card(tmp, plan, recipe, lineage or {"base": {"path": str(base)}, "finetuned": {"path": str(finetuned)}},
+                          {"parameter_checksum": checksum, "num_parameters": num_parameters, "merge_seconds": round(merge_seconds, 3)})
         (tmp / PLAN_FILE).write_text(
             json.dumps(
                 {

@@ -21,7 +21,7 @@ import pyarrow as pa
 from luth_pipeline.core.config import Profile
 from luth_pipeline.core.models import resolve_base_model
 from luth_pipeline.core.sft.decontamination import EvalIndex, build_index, decontamination_sets
-from luth_pipeline.core.sft.hf_dataset import TokenStats, render_card, write_shards
+from luth_pipeline.core.sft.hf_dataset import TokenStats, card_provenance, render_card, write_shards
 from luth_pipeline.core.sft.mixture import MixtureResult, build_mixture, load_inputs
 from luth_pipeline.core.sft.packing import bins_table, pack_bins
 from luth_pipeline.core.sft.published import hub_uri, load_published
@@ -127,11 +127,6 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
     split_sources = {
         split: ", ".join(sorted(rows.filter(pl.col("split") == split)["source"].unique().to_list())) for split in result.split_stats
     }
-    licenses = (
-        {config.published.hf_id: config.published.license}
-        if config.source == "published"
-        else {name: source.license for name, source in profile.sources.items() if getattr(source, "license", None)}
-    )
 
     folder = dataset_folder(store)
     with atomic_directory(folder) as tmp:
@@ -143,7 +138,7 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
             split_files=split_files,
             split_rows={s: c["final"] for s, c in result.split_stats.items()},
             split_sources=split_sources,
-            source_licenses=licenses,
+            **card_provenance(profile),
             token_stats=token_stats,
             tokenizer_name=stats_model,
             step_counts=result.split_stats,

@@ -17,6 +17,31 @@ import polars as pl
 import yaml
 
 HF_COLUMNS = ("messages", "id", "source", "source_id", "parent_asset", "parent_id")
+# allenai/tulu-3-sft-personas-* dataset cards: ODC-BY-1.0 (the profile's Tulu sources carry no license key).
+TULU_LICENSE = "odc-by"
+SCHOLAR_ORIGIN = "original: French Bac and CPGE exam PDFs and their corrections (scholar manifest)"
+
+
+def card_provenance(profile) -> dict:
+    """What the card says about where each source's rows come from: the hub dataset, its license,
+    and the models that generated or judged them (teacher, translator, judge, extractor).
+    With `sft.source: published` the rows are the hub dataset's own: it is the only source."""
+    published = profile.sft.published
+    if profile.sft.source == "published":
+        return {"source_licenses": {published.hf_id: published.license}, "source_hub_ids": {published.hf_id: published.hf_id}, "source_models": {}}
+    hub = {name: source.hf_id for name, source in profile.sources.items()}
+    licenses = {name: source.license for name, source in profile.sources.items() if getattr(source, "license", None)}
+    models: dict[str, dict[str, str]] = {}
+    tulu = profile.tulu
+    for source in tulu.sources.values():
+        hub[source.source] = source.hf_id
+        licenses.setdefault(source.source, TULU_LICENSE)
+        models[source.source] = {"translation": tulu.translate.model, "answers (teacher)": tulu.answer.model}
+        if tulu.judge.enabled:
+            models[source.source]["judge"] = tulu.judge.model
+    scholar = profile.scholar
+    models["scholar"] = {"extraction": scholar.extraction.model, "refinement": scholar.refinement.model}
+    return {"source_licenses": licenses, "source_hub_ids": hub, "source_models": models}
 
 
 def write_shards(rows: pl.DataFrame, folder: Path, max_rows_per_shard: int) -> dict[str, list[str]]:
@@ -67,8 +92,12 @@ def render_card(
     ngram: int,
     missing: list[str],
     seed: int,
+    source_hub_ids: dict[str, str] | None = None,
+    source_models: dict[str, dict[str, str]] | None = None,
 ) -> str:
     total_rows = sum(split_rows.values())
+    source_hub_ids, source_models = source_hub_ids or {}, source_models or {}
+    used = sorted({s.strip() for sources in split_sources.values() for s in sources.split(",") if s.strip()})
     header = {
         "pretty_name": pretty_name,
         "license": license,
@@ -76,6 +105,9 @@ def render_card(
         "task_categories": ["text-generation"],
         "tags": ["sft", "chat", "french"],
         "size_categories": [_size_category(total_rows)],
+        # the Hub's field: `extended|<id>` for each dataset rows were taken or derived from
+        "source_datasets": sorted({f"extended|{source_hub_ids[s]}" for s in used if s in source_hub_ids})
+        + (["original"] if any(s not in source_hub_ids for s in used) else []),
         "configs": [
             {"config_name": "default", "data_files": [{"split": split, "path": f"data/{split}-*.parquet"} for split in split_files]}
         ],
@@ -109,7 +141,13 @@ def render_card(
         licenses = ", ".join(sorted({source_licenses.get(s.strip(), "see source") for s in sources.split(",") if s.strip()})) or "see source"
         lines.append(f"| {split} | {sources} | {licenses} | {split_rows.get(split, 0):,} | {stats.total:,} | {stats.mean:.0f} | {stats.p50} | {stats.p95} | {stats.max} |")
     all_tokens = sum(s.total for s in token_stats.values())
-    lines += [f"| **total** | | | **{total_rows:,}** | **{all_tokens:,}** | | | | |", "", "## Processing", ""]
+    lines += [f"| **total** | | | **{total_rows:,}** | **{all_tokens:,}** | | | | |", "", "## Sources and models", ""]
+    lines += ["| source | from | license | generated / judged by |", "|---|---|---|---|"]
+    for source in used:
+        origin = f"`{source_hub_ids[source]}`" if source in source_hub_ids else (SCHOLAR_ORIGIN if source == "scholar" else "see source")
+        models = "; ".join(f"{step}: `{model}`" for step, model in source_models.get(source, {}).items()) or "– (language ID and filters only)"
+        lines.append(f"| {source} | {origin} | {source_licenses.get(source, 'see source')} | {models} |")
+    lines += ["", "## Processing", ""]
     lines += [
         "Per split: rows read, then removed by chat normalization, exact deduplication across sources "
         f"(first occurrence kept), {ngram}-gram decontamination, and the size cap; rows shuffled with seed {seed}.",

@@ -3,7 +3,7 @@
 
 import base64
 import json
-import sys
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -11,9 +11,11 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from luth_pipeline.core.checkpoints import checkpoint_location
+from luth_pipeline.core.checkpoints import CheckpointKey, checkpoint_location
+from luth_pipeline.core.eval.datasets import task_catalogue
 from luth_pipeline.core.eval.report import bar_chart_png, build_comparison, load_reference_scores, render_markdown
 from luth_pipeline.core.eval.runner import EvalResult, evaluate_checkpoint
+from luth_pipeline.core.train.model_card import model_index, scores_table, with_eval_results
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.partitions import checkpoint_partitions
 from luth_pipeline.defs.versions import code_version
@@ -107,6 +109,7 @@ def benchmark_scores(
         for lang in sorted(headline["language"].unique().to_list())
     }
     context.log.info(f"{checkpoint}: mean headline score {mean} in {result.seconds:.1f}s")
+    card = _card_with_results(checkpoint, model_path, result, store.is_local)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(result.scores.height),
@@ -120,8 +123,26 @@ def benchmark_scores(
             "eval_seconds": dg.MetadataValue.float(round(result.seconds, 2)),
             "seconds_per_language": dg.MetadataValue.json({k: round(v, 2) for k, v in result.per_language_seconds.items()}),
             "settings": dg.MetadataValue.json(result.settings),
+            **({"model_card": dg.MetadataValue.md(card.split("---", 2)[-1])} if card else {}),
         }
     )
+
+
+def _card_with_results(checkpoint: str, model_path: str, result: EvalResult, write: bool) -> str | None:
+    """The checkpoint's model card with these scores as its `model-index` (the Hub's eval-results
+    format) and evaluation table; written back into a local checkpoint folder (atomically: the merge
+    stage reads the fine-tuned card), returned for the metadata either way. Base models are hub
+    checkpoints with their own cards: left alone."""
+    card_path = Path(model_path) / "README.md"
+    if CheckpointKey.parse(checkpoint).kind == "base" or not card_path.is_file():
+        return None
+    index = model_index(checkpoint, result.scores, task_catalogue(current_profile().eval), result.settings)
+    card = with_eval_results(card_path.read_text(encoding="utf-8"), index, scores_table(result.scores))
+    if write:
+        tmp = card_path.with_name(f".README.{os.getpid()}.tmp")
+        tmp.write_text(card, encoding="utf-8")
+        os.replace(tmp, card_path)
+    return card
 
 
 # `eager()` without its "no dependency partition missing" clause: a registered checkpoint whose

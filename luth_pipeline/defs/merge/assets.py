@@ -75,6 +75,8 @@ def merged_checkpoint(
     base_path = str(local_checkpoint(checkpoint_location(base_key, profile, store), revision=spec.revision))
     ft_path = checkpoint_location(ft_key, profile, store)
     parents = {"base": _parent(context, base_key, base_path), "finetuned": _parent(context, ft_key, ft_path)}
+    if spec.hf_id:  # the merged model card names the base by its hub id
+        parents["base"]["hub_id"] = spec.hf_id
 
     partition = {"base_model": base_model, "recipe": recipe_name}
     out_dir = store.local_dir("merged_checkpoint", partition)

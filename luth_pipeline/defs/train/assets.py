@@ -6,6 +6,7 @@ import dagster as dg
 
 from luth_pipeline.core.config.profile import REPO_ROOT
 from luth_pipeline.core.train import run as train_run
+from luth_pipeline.core.train.model_card import training_datasets
 from luth_pipeline.core.train.plots import loss_curve_png
 from luth_pipeline.defs.check_gate import unchecked_data_problems
 from luth_pipeline.defs.locking import one_writer_per_partition
@@ -98,7 +99,8 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, luth_config: LuthCon
                 + "\nRe-materialize luth_sft and luth_sft_packed with their checks (they run by default) and fix what failed.",
                 metadata={"problems": dg.MetadataValue.json(problems)},
             )
-    lineage = _upstream_lineage(context, base_model)
+    # hub ids of the training data, for the model card's `datasets:`
+    lineage = {**_upstream_lineage(context, base_model), "datasets": training_datasets(profile)}
     if profile.train.engine == "axolotl":
         outcome = _run_axolotl(context, profile, store, base_model, lineage)
     else:

@@ -120,3 +120,19 @@ def test_fixture_arc_fr_has_the_real_columns(local_profile):
     spec = task_catalogue(local_profile.eval)["arc_challenge_fr"]
     first = json.loads((local_profile.resolve_path(spec.fixture) / "test.jsonl").read_text().splitlines()[0])
     assert set(first) == {"id", "question", "choices", "answerKey"} and len(first["choices"]) == 4
+
+
+def test_hellaswag_fr_reports_upstreams_exact_match_family(local_profile):
+    """em, qem, pem, pqem (LightEval 0.10 names): a long answer starting with the letter counts for
+    the prefix variants only."""
+    from lighteval.models.model_output import ModelResponse
+
+    from luth_pipeline.core.eval.metrics import metrics_for
+
+    _, doc = _doc(local_profile, "hellaswag_fr")
+    gold = doc.choices[doc.gold_index].strip()
+    scores = {}
+    for metric in metrics_for("hellaswag", "fr"):
+        response = ModelResponse(text=[f"{gold}. parce que c'est la suite logique"])
+        scores[metric.metric_name] = metric.sample_level_fn.compute(doc=doc, model_response=response)
+    assert scores == {"em": 0, "qem": 0, "pem": 1, "pqem": 1}

@@ -97,3 +97,16 @@ def test_same_inputs_give_the_same_checksum(tiny_model_path, finetuned_path, mer
     again = merge_checkpoints(recipe, merge_config, base=tiny_model_path, finetuned=finetuned_path, out_dir=tmp_path / "b")
     other = merge_checkpoints(load_catalogue(merge_config)["linear-070"], merge_config, base=tiny_model_path, finetuned=finetuned_path, out_dir=tmp_path / "c")
     assert first.checksum == again.checksum != other.checksum
+
+
+def test_merged_folder_carries_our_model_card(tiny_model_path, finetuned_path, merge_config, tmp_path):
+    from luth_pipeline.core.train.model_card import split_card
+
+    recipe = load_catalogue(merge_config)["linear-070"]
+    parents = {"base": {"checkpoint": "tiny.base", "path": str(tiny_model_path), "hub_id": "org/tiny-base"},
+               "finetuned": {"checkpoint": "tiny.finetuned", "path": str(finetuned_path)}}
+    result = merge_checkpoints(recipe, merge_config, base=tiny_model_path, finetuned=finetuned_path,
+                               out_dir=tmp_path / "out", lineage=parents)
+    front, body = split_card((result.path / "README.md").read_text())
+    assert front["base_model"] == ["org/tiny-base"] and "mergekit" in front["tags"]
+    assert result.plan.yaml_text.strip() in body and f"| parameter_checksum | {result.checksum} |" in body

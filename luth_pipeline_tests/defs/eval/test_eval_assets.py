@@ -22,6 +22,7 @@ def _fake_finetune(store: DatasetStore, tiny_model_path: str) -> None:
     """A 'fine-tuned' checkpoint folder (the tiny base copied) where train would write it."""
     target = store.local_dir("finetuned_checkpoint", "tiny")
     shutil.copytree(tiny_model_path, target)
+    (target / "README.md").write_text("---\nbase_model: org/tiny\ndatasets: [org/data]\n---\n\n# tiny\n\n## Use\n")
 
 
 def test_scores_for_base_and_finetuned_then_report(luth_resources, tiny_model_path):
@@ -37,8 +38,13 @@ def test_scores_for_base_and_finetuned_then_report(luth_resources, tiny_model_pa
         assert "| fr | mmlu_fr | acc |" in metadata["scores"].value
     scores = store.read("benchmark_scores", "tiny.base")
     assert scores.schema["run_scores"] == pl.List(pl.Float64)
-    assert scores.filter(pl.col("headline")).height == 13
-    assert store.read("benchmark_scores", "tiny.base", table="details").height == 130
+    assert scores.filter(pl.col("headline")).height == 12
+    assert store.read("benchmark_scores", "tiny.base", table="details").height == 120
+    # the fine-tuned checkpoint's card now carries its scores as a Hub model-index
+    card = (store.local_dir("finetuned_checkpoint", "tiny") / "README.md").read_text()
+    index = yaml.safe_load(card.split("---")[1])["model-index"][0]
+    assert index["name"] == "tiny.finetuned" and len(index["results"]) == 12
+    assert "## Evaluation results" in card and "datasets:\n- org/data" in card
 
     report = dg.materialize([eval_report], resources=luth_resources, instance=instance)
     assert report.success

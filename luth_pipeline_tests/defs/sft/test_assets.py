@@ -42,6 +42,7 @@ def test_luth_sft_and_packed_materialize_with_passing_checks(luth_resources, tin
     assert sum(len(split) for split in loaded.values()) == rows.height
     card = open(f"{folder}/README.md", encoding="utf-8").read()
     assert "license: odc-by" in card and "| hellaswag_fr | 1 |" in card and "luth_scholar" in card
+    assert "source_datasets:" in card and "## Sources and models" in card
 
     packed = dg.materialize(ALL, resources=luth_resources, partition_key="tiny", selection=["luth_sft_packed"])
     assert packed.success

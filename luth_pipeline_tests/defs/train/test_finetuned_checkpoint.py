@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 import pytest
 import torch
+import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from luth_pipeline.core.sft.build import dataset_folder
@@ -63,6 +64,8 @@ def test_light_engine_checkpoint(ungated_resources, tiny_model_path, local_profi
     assert summary["checkpoint_sha256"] == meta["checkpoint_sha256"].value
     card = (path / "README.md").read_text()
     assert "luth_sft_packed[tiny]" in card and "learning_rate" in card and "effective_batch_size" in card
+    datasets = yaml.safe_load(card.split("---")[1])["datasets"]
+    assert datasets and all("/" in d for d in datasets)  # hub ids, not the local name luth_sft
     _assert_loads_and_generates(path)
     assert not (local_profile.work_path / "train" / "tiny").exists() or not any((local_profile.work_path / "train" / "tiny").iterdir())
 
