@@ -63,3 +63,23 @@ def test_a_second_writer_of_the_same_partition_waits_for_the_first(tmp_path):
     with store.exclusive("asset", "other", on_wait=waited.append):  # other partitions are independent
         pass
     assert len(waited) == 1
+
+
+def test_tables_written_and_read_batch_by_batch(tmp_path):
+    import pyarrow as pa
+
+    store = DatasetStore(str(tmp_path))
+    schema = pa.schema([("id", pa.string()), ("n", pa.int32())])
+    with store.writer("asset", "p", "data", schema) as sink:
+        for start in range(0, 100, 30):
+            sink.write_table(pa.table({"id": [str(i) for i in range(start, min(start + 30, 100))], "n": list(range(start, min(start + 30, 100)))}, schema=schema))
+    assert store.num_rows("asset", "p") == 100
+    batches = list(store.iter_batches("asset", "p", columns=["n"], batch_size=40))
+    assert [b.num_rows for b in batches] == [40, 40, 20] and batches[0].schema.names == ["n"]
+    assert store.read("asset", "p", columns=["id"]).columns == ["id"]
+    with pytest.raises(RuntimeError, match="boom"):  # a failed streamed write leaves the old table, no temp file
+        with store.writer("asset", "p", "data", schema) as sink:
+            sink.write_table(pa.table({"id": ["x"], "n": [1]}, schema=schema))
+            raise RuntimeError("boom")
+    assert store.num_rows("asset", "p") == 100
+    assert [p.name for p in (tmp_path / "asset" / "p").iterdir()] == ["data.parquet"]

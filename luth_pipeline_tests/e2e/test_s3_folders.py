@@ -74,3 +74,18 @@ def test_merge_reads_its_parents_from_s3_and_publishes_the_result(s3, tmp_path, 
     model = AutoModelForCausalLM.from_pretrained(path)
     with torch.no_grad():
         assert torch.isfinite(model(input_ids=torch.tensor([[1, 2, 3]])).logits).all()
+
+
+def test_a_table_streamed_to_s3_is_read_back_in_batches(s3, tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    for key, value in s3.env().items():
+        monkeypatch.setenv(key, value)
+    store = DatasetStore(f"s3://{s3.bucket}/luth", mirror_dir=tmp_path / "mirror")
+    schema = pa.schema([("n", pa.int32())])
+    with store.writer("luth_sft_packed", "tiny", "data", schema) as sink:
+        for start in range(0, 50, 10):
+            sink.write_table(pa.table({"n": list(range(start, start + 10))}, schema=schema))
+    assert "luth/luth_sft_packed/tiny/data.parquet" in s3.keys("luth/")
+    assert [b.num_rows for b in store.iter_batches("luth_sft_packed", "tiny", batch_size=20)] == [20, 20, 10]
+    assert store.num_rows("luth_sft_packed", "tiny") == 50

@@ -121,11 +121,13 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
         counts[start : start + len(conversations)] = count_chat_tokens(tokenizer, conversations, config.packing.enable_thinking)
     rows = result.rows.with_columns(pl.Series("n_tokens", counts, dtype=pl.Int64))
     result.rows = None  # the frame with `n_tokens` replaces it
+    # Filter the small columns only: filtering `rows` would copy each split's conversations.
+    columns = rows.select("split", "source", "n_tokens")
     token_stats = {
-        split: TokenStats.of(rows.filter(pl.col("split") == split)["n_tokens"].to_numpy()) for split in result.split_stats
+        split: TokenStats.of(columns.filter(pl.col("split") == split)["n_tokens"].to_numpy()) for split in result.split_stats
     }
     split_sources = {
-        split: ", ".join(sorted(rows.filter(pl.col("split") == split)["source"].unique().to_list())) for split in result.split_stats
+        split: ", ".join(sorted(columns.filter(pl.col("split") == split)["source"].unique().to_list())) for split in result.split_stats
     }
 
     folder = dataset_folder(store)
