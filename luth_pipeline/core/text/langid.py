@@ -17,7 +17,6 @@ code and emoji has no evidence and is not in the target language.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -104,8 +103,8 @@ class LanguageIdentifier:
     threshold: float = 0.5  # a segment is in `language` when its probability reaches this
     backend: Backend = "fasttext"
     seed: int = 0  # langdetect's sampling seed (fastText is deterministic)
-    min_letters: int = 25  # a segment with fewer letters is judged together with the chat's other short ones
-    min_pool_letters: int = 6  # fewer letters in all: too little to judge
+    min_letters: int = 25  # a segment with fewer letters is judged only within the whole conversation
+    min_pool_letters: int = 6  # a conversation with fewer letters in all is too little to judge
     paragraph_chars: int = 400  # a turn whose prose is longer is judged paragraph by paragraph
 
     def __post_init__(self):
@@ -154,9 +153,6 @@ class LanguageIdentifier:
         """One text judged as a whole (after removing code, formulas, URLs, numbers)."""
         return self._judge(None, prose(text), True)
 
-    def probability(self, text: str) -> float:
-        return self.text(text).probability
-
     def segments(self, messages: Any, turns: Turns = "all") -> list[SegmentLanguage]:
         """Every long-enough segment of the chat judged alone, then (if some are short) the whole conversation."""
         parts = [s for i, role, content in read_turns(messages, turns) for s in turn_segments(i, role, content, self.paragraph_chars)]
@@ -172,7 +168,7 @@ class LanguageIdentifier:
     def chat(self, messages: Any, turns: Turns = "all") -> ChatLanguage:
         segments = tuple(self.segments(messages, turns))
         if not segments:
-            return ChatLanguage(False, 0.0, UNKNOWN, "no natural-language text to judge (only URLs, code, numbers or emoji)", segments)
+            return ChatLanguage(False, 0.0, UNKNOWN, "no natural-language text to judge (only URLs, code, numbers, emoji or a few letters)", segments)
         failing = [s for s in segments if s.probability < self.threshold]
         lowest = min(s.probability for s in segments)
         if not failing:
@@ -181,6 +177,3 @@ class LanguageIdentifier:
         reason = (f"{first.where} is {first.language}: {self.language} probability {first.probability:.2f} < {self.threshold}"
                   f" ({len(failing)} of {len(segments)} segments fail)")
         return ChatLanguage(False, lowest, first.language, reason, segments)
-
-    def chats(self, chats: Sequence[Any], turns: Turns = "all") -> list[ChatLanguage]:
-        return [self.chat(messages, turns) for messages in chats]
