@@ -130,7 +130,7 @@ class StepTimer(TrainerCallback):
 
 def measure(name: str, seq: int, micro: int, steps: int, warmup: int, engine: str, attn: str, liger: str,
             mean_doc: int, grad_ckpt: str, master_weights: str, peak_flops: float | None,
-            profile_dir: Path | None = None) -> dict:
+            profile_dir: Path | None = None, memory_budget_gib: float | None = None) -> dict:
     n_bins = micro * (steps + warmup)
     bins = synthetic_bins(n_bins, seq, ARCHS[name]["vocab_size"], mean_doc)
     rows = bins if engine == "luth" else as_plain_rows(bins)
@@ -141,7 +141,7 @@ def measure(name: str, seq: int, micro: int, steps: int, warmup: int, engine: st
         gradient_checkpointing={"auto": None, "on": True, "off": False}[grad_ckpt],
         attn_implementation=attn if engine == "luth" else "sdpa",
         use_liger=liger if engine == "luth" else "off",
-        save_steps=10**9, logging_steps=1, peak_flops=peak_flops,
+        save_steps=10**9, logging_steps=1, peak_flops=peak_flops, memory_budget_gib=memory_budget_gib,
     )
     timer = StepTimer(warmup, profile_dir if engine == "luth" else None)
     model = make_model(name, seq)  # fp32; the engine casts it to `master_weights` as the asset's load does
@@ -211,6 +211,8 @@ def main() -> None:
                         help="gradient checkpointing (auto: the engine's memory estimate decides, as in the asset)")
     parser.add_argument("--master-weights", choices=("fp32", "bf16"), default="fp32",
                         help="precision of the optimised weights (fp32: what the asset runs)")
+    parser.add_argument("--memory-budget-gib", type=float, default=None,
+                        help="plan for (and on CUDA, cap this process at) this much GPU memory, e.g. 80 for an H100 on an H200")
     parser.add_argument("--no-baseline", action="store_true", help="skip the plain-transformers rows")
     parser.add_argument("--peak-tflops", type=float, default=None, help="peak bf16 TFLOP/s for MFU (default: by GPU name)")
     parser.add_argument("--profile", type=Path, default=None, help="profile one timed step of the first luth row into DIR")
@@ -223,6 +225,9 @@ def main() -> None:
     print(f"device: {device}; torch {torch.__version__}; transformers {transformers.__version__}; "
           f"flash-attn: {available_flash_attention() if torch.cuda.is_available() else None}; liger: {has_liger()}", flush=True)
     peak = args.peak_tflops * 1e12 if args.peak_tflops else None
+    if args.memory_budget_gib and torch.cuda.is_available():
+        total = torch.cuda.get_device_properties(0).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.memory_budget_gib * 2**30 / total))
     wall0, usage0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     rows, profile_dir = [], args.profile
     for name in args.models.split(","):
@@ -232,7 +237,7 @@ def main() -> None:
             runs += [("luth", attn, liger) for attn in args.attn for liger in args.liger]
             for engine, attn, liger in runs:
                 row = measure(name, seq, micro, args.steps, args.warmup, engine, attn, liger, min(args.mean_doc, seq),
-                              args.grad_ckpt, args.master_weights, peak, profile_dir)
+                              args.grad_ckpt, args.master_weights, peak, profile_dir, args.memory_budget_gib)
                 if engine == "luth" and "error" not in row:
                     profile_dir = None  # one profiled step per invocation
                 rows.append(row)
