@@ -56,6 +56,10 @@ def test_light_engine_checkpoint(ungated_resources, tiny_model_path, local_profi
     assert meta["engine"].value == "light"
     assert meta["global_steps"].value == local_profile.train.models["tiny"].max_steps
     assert meta["tokens_per_s"].value > 0 and meta["peak_memory_gib"].value > 0
+    # How it trained, in the metadata: attention backend, precision of the master weights, Liger, checkpointing.
+    assert meta["attn_implementation"].value == "sdpa" and meta["master_weights"].value == "fp32"
+    assert meta["liger_kernel"].value is False and meta["gradient_checkpointing"].value is False
+    assert "profile" in meta["gradient_checkpointing_reason"].value and meta["memory_estimate_gib"].value["total"] > 0
     assert "data:image/png;base64," in meta["loss_curve"].value
     assert (path / "loss_curve.png").stat().st_size > 1000
     assert "learning_rate" in meta["rendered_config"].value
