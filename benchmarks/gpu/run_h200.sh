@@ -33,7 +33,7 @@ git log -1 --format='commit %H %cd' 2>/dev/null | tee -a "$OUT/gpu.txt"
 bench="python3 benchmarks/train_throughput.py --steps 8 --warmup 3"
 case "$stage" in
   tests)
-    python3 -m pytest -p no:cacheprovider -q -rs -n 0 luth_pipeline_tests/core/train/test_packed_cuda.py \
+    python3 -m pytest -p no:cacheprovider -q -rs -n 0 luth_pipeline_tests/core/train/test_packed_cuda.py luth_pipeline_tests/core/train/test_attention.py \
       luth_pipeline_tests/core/train/test_precision.py 2>&1 | tee "$OUT/gpu_tests.txt" ;;
   bench06)
     $bench --models qwen3-0.6b --seqs 4096,16384 --attn auto,sdpa --liger on \
