@@ -14,7 +14,7 @@ from luth_pipeline.defs.sft.gate import training_data_problems
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
-CODE_VERSION = "train-1"
+CODE_VERSION = "train-2"  # 2: fp32 master weights (was bf16 weights on CUDA)
 
 
 def _code_version() -> str:
