@@ -155,7 +155,8 @@ def run_light(profile: Profile, store: DatasetStore, base_model: str, log: Calla
         base_model=profile.base_models[base_model].hf_id or base_model,
         engine="light",
         hyperparameters=hyperparameters(spec, "light (transformers Trainer)") | {"optimizer": settings.optimizer},
-        results={k: summary.get(k) for k in ("global_steps", "epochs", "final_loss", "train_loss", "tokens_per_s", "mfu", "precision", "attn_implementation", "device")},
+        results={k: summary.get(k) for k in ("global_steps", "epochs", "final_loss", "train_loss", "tokens_per_s", "mfu", "precision",
+                                              "attn_implementation", "liger_kernel", "gradient_checkpointing", "world_size", "device")},
         lineage=lineage,
     )
     out = store.local_dir(OUTPUT_ASSET, base_model)
@@ -257,6 +258,10 @@ def finish_axolotl(plan: AxolotlPlan, profile: Profile, store: DatasetStore, mes
         "attn_implementation": plan.config.get("attn_implementation"),
         "deepspeed": plan.config.get("deepspeed"),
         "precision": "bf16" if plan.config.get("bf16") else "fp32",
+        # DeepSpeed's ZeRO bf16 optimizer keeps fp32 master weights; without it Axolotl's bf16 loads bf16 weights.
+        "master_weights": "fp32" if not plan.config.get("bf16") or plan.config.get("deepspeed") else "bf16",
+        "gradient_checkpointing": plan.config.get("gradient_checkpointing"),
+        "liger_kernel": any("liger" in str(p).lower() for p in plan.config.get("plugins") or []),
         "global_steps": end.get("global_steps", logs[-1]["step"]),
         "max_steps": end.get("max_steps"),
         "epochs": round(end.get("epochs", logs[-1]["epoch"]), 4),

@@ -57,6 +57,10 @@ def test_light_engine_checkpoint(ungated_resources, tiny_model_path, local_profi
     assert meta["engine"].value == "light"
     assert meta["global_steps"].value == local_profile.train.models["tiny"].max_steps
     assert meta["tokens_per_s"].value > 0 and meta["peak_memory_gib"].value > 0
+    # How it trained, in the metadata: attention backend, precision of the master weights, Liger, checkpointing.
+    assert meta["attn_implementation"].value == "sdpa" and meta["master_weights"].value == "fp32"
+    assert meta["liger_kernel"].value is False and meta["gradient_checkpointing"].value is False
+    assert "profile" in meta["gradient_checkpointing_reason"].value and meta["memory_estimate_gib"].value["total"] > 0
     assert "data:image/png;base64," in meta["loss_curve"].value
     assert (path / "loss_curve.png").stat().st_size > 1000
     assert "learning_rate" in meta["rendered_config"].value
@@ -68,6 +72,26 @@ def test_light_engine_checkpoint(ungated_resources, tiny_model_path, local_profi
     assert datasets and all("/" in d for d in datasets)  # hub ids, not the local name luth_sft
     _assert_loads_and_generates(path)
     assert not (local_profile.work_path / "train" / "tiny").exists() or not any((local_profile.work_path / "train" / "tiny").iterdir())
+
+
+@pytest.mark.slow
+def test_light_engine_on_two_processes(luth_resources, tmp_path, tiny_model_path):
+    """`train.num_processes: 2`: the asset runs torchrun (gloo on CPU), streams the steps and
+    writes the same kind of checkpoint folder from rank 0's saved model."""
+    profile_file = tmp_path / "ddp.yaml"
+    profile_file.write_text(UNGATED + "  num_processes: 2\n  models:\n    tiny: {max_steps: 3, save_steps: null}\n")
+    resources = {**luth_resources, "luth_config": LuthConfig(profile=str(profile_file))}
+    store = resources["luth_storage"].store
+    store.write(packed_table(AutoTokenizer.from_pretrained(tiny_model_path), n=24, capacity=512), "luth_sft_packed", "tiny")
+    with dg.instance_for_test() as instance:
+        result = _materialize(resources, instance)
+        assert result.success
+        steps = [e.message for e in instance.all_logs(result.run_id) if e.message and e.message.startswith("step ")]
+    meta = result.asset_materializations_for_node("finetuned_checkpoint")[0].metadata
+    assert meta["world_size"].value == 2 and meta["global_steps"].value == 3
+    assert meta["effective_batch_size"].value == 2 * 2 * 2  # micro × accumulation × processes
+    assert len(steps) == 3  # rank 0's steps reached the run log
+    _assert_loads_and_generates(store.local_dir("finetuned_checkpoint", "tiny"))
 
 
 def test_missing_packed_data_names_the_asset(ungated_resources):
