@@ -88,7 +88,7 @@ class ModelCard:
             f"Full fine-tune of `{bases[0]}` on Luth-SFT (French instruction data), trained by luth-pipeline's "
             f"`{self.engine}` engine. Loss on assistant turns only; packed sequences with document-masked attention."
             if self.kind != "merged"
-            else f"Merge (mergekit) of " + " and ".join(f"`{b}`" for b in bases) + "."
+            else "Merge (mergekit) of " + " and ".join(f"`{b}`" for b in bases) + "."
         )
         datasets = self._datasets()
         lines += [f"# {self.name}", "", what, "", "## Recipe", "", RECIPE, ""]
