@@ -36,15 +36,42 @@ def _run(capsys, *args):
     return rc, out.out, out.err
 
 
-@pytest.mark.parametrize("profile", ["gpu", "prod"])
-def test_shipped_profile_reports_its_unset_source_fields(capsys, profile):
-    """Today's gpu profile leaves the hub splits and chat columns to defaults; the plan refuses it
-    and names each field (the sources issue sets them, then this plan runs: see the next test)."""
+def _fields_left_to_defaults(profile: str) -> list[str]:
+    """Read independently of the plan: the hub sources of the profile's YAML (after `extends`)
+    that do not write down their split or, for chat-format sources, their messages column."""
+    from luth_pipeline.core.config.profile import PROFILES_DIR
+
+    def raw(name):
+        data = yaml.safe_load((PROFILES_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+        parent = raw(data["extends"]) if "extends" in data else {}
+        sources = {k: {**parent.get("sources", {}).get(k, {}), **v} for k, v in data.get("sources", {}).items()}
+        return {**parent, **data, "sources": {**parent.get("sources", {}), **sources}}
+
+    missing = []
+    for name, source in raw(profile)["sources"].items():
+        if source.get("data_files"):
+            continue
+        if "split" not in source:
+            missing.append(f"sources.{name}.split")
+        if source.get("format", "messages") == "messages" and "messages_column" not in source:
+            missing.append(f"sources.{name}.messages_column")
+    return missing
+
+
+@pytest.mark.parametrize("profile", ["gpu", "prod", "gpu-8xh100"])
+def test_shipped_profile_plans_or_names_exactly_its_unset_fields(capsys, profile):
+    """The shipped gpu profiles: a complete plan once every hub source names its split and chat
+    column (the sources issue), else exit 2 naming exactly the fields left to defaults
+    (2026-11-30: smoltalk2's split — its SFT subset has no `train` — and others)."""
+    expected = _fields_left_to_defaults(profile)
     rc, out, err = _run(capsys, "--profile", profile)
-    assert rc == 2 and out == ""
-    assert f"profile `{profile}` leaves" in err
-    for field in ("sources.smoltalk2.split", "sources.smoltalk2.messages_column", "sources.croissantllm.messages_column"):
-        assert f"  - {field} " in err
+    if expected:
+        assert rc == 2 and out == ""
+        assert f"profile `{profile}` leaves {len(expected)} required field(s) unset" in err
+        assert [line.split()[1] for line in err.splitlines() if line.startswith("  - ")] == expected
+    else:
+        assert rc == 0, err
+        assert all(f"] {asset}" in out for asset in STAGE_ASSETS)
 
 
 @pytest.mark.parametrize("base", ["gpu", "prod"])

@@ -13,6 +13,22 @@ import sys
 from pathlib import Path
 
 
+def headline_lines(scores, references, model: str) -> list[str]:
+    """One line per headline score; for a released model (or base) whose hub id has published rows,
+    the published figure and the difference follow — the calibration check."""
+    published = [r for r in references if r.hub_id == model]
+    lines = []
+    for row in scores.filter(scores["headline"]).sort("language", "task").iter_rows(named=True):
+        stderr = "" if row["stderr"] is None else f" ± {100 * row['stderr']:.2f}"
+        line = f"{row['language']}  {row['task']:<18} {row['metric']:<24} {100 * row['score']:6.2f}{stderr}  (runs={row['num_runs']})"
+        for ref in published:
+            value = ref.scores.get(row["reference"]) if ref.language == row["language"] else None
+            if value is not None:
+                line += f"  published {value:.2f} ({ref.source}{'' if ref.verified else ' †'}): {100 * row['score'] - value:+.2f}"
+        lines.append(line)
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a local checkpoint folder or a Hugging Face model id")
@@ -23,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from luth_pipeline.core.config import load_profile
+    from luth_pipeline.core.eval.report import load_reference_scores
     from luth_pipeline.core.eval.runner import evaluate_checkpoint
 
     config = load_profile().eval
@@ -34,17 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     result.scores.write_parquet(out / "scores.parquet")
     result.details.write_parquet(out / "details.parquet")
     (out / "settings.json").write_text(json.dumps(result.settings, indent=2, ensure_ascii=False))
-    # Calibration: a released model evaluated here is compared with its published figures.
-    from luth_pipeline.core.eval.report import load_reference_scores
-
-    published = [r for r in load_reference_scores(config.reference_scores) if r.hub_id == args.model]
-    for row in result.scores.filter(result.scores["headline"]).sort("language", "task").iter_rows(named=True):
-        stderr = "" if row["stderr"] is None else f" ± {100 * row['stderr']:.2f}"
-        line = f"{row['language']}  {row['task']:<18} {row['metric']:<24} {100 * row['score']:6.2f}{stderr}  (runs={row['num_runs']})"
-        for ref in published:
-            value = ref.scores.get(row["reference"]) if ref.language == row["language"] else None
-            if value is not None:
-                line += f"  published {value:.2f} ({ref.source}{'' if ref.verified else ' †'}): {100 * row['score'] - value:+.2f}"
+    for line in headline_lines(result.scores, load_reference_scores(config.reference_scores), args.model):
         print(line)
     print(f"{result.seconds:.0f}s → {out}")
     return 0

@@ -186,7 +186,9 @@ def exact_match_family() -> list:
     """Upstream's four exact-match metrics (LightEval 0.10 em, qem, pem, pqem; 0.13 keeps only em
     as a named metric, so the other three are rebuilt from its ExactMatches). With upstream's
     8192-token budget a chat model often answers "B. …" or "La réponse est B": em and qem then
-    miss what the prefix variants count, and which one the published figures are is not stated."""
+    miss what the prefix variants count, and which one the published figures are is not stated.
+    Kept as upstream computed them, flaw included: helm_normalizer drops the article "a", so a
+    gold letter A normalises to "" and pqem counts any answer to it as right."""
     from lighteval.metrics.metrics_sample import ExactMatches
     from lighteval.metrics.normalizations import helm_normalizer
 

@@ -89,3 +89,15 @@ def test_a_row_citing_an_undeclared_source_is_a_config_error(tmp_path):
     )
     with pytest.raises(ConfigError, match="published\\[0\\].*'blog'"):
         load_reference_scores(bad)
+
+
+def test_calibration_lines_put_the_published_figure_beside_a_released_models_score():
+    """`make eval-gpu MODEL=kurakurai/Luth-0.6B-Instruct` prints card and paper values and the gaps."""
+    from luth_pipeline.core.eval.evaluate import headline_lines
+
+    scores = _scores().filter(pl.col("checkpoint") == "qwen3-0.6b.base")  # mmlu_fr 35.00, math_500_fr 30.00
+    references = load_reference_scores("configs/eval/reference_scores.yaml")
+    lines = headline_lines(scores, references, "kurakurai/Luth-0.6B-Instruct")
+    mmlu = next(line for line in lines if "mmlu_fr" in line)
+    assert "published 40.12 (card_luth_0.6b): -5.12" in mmlu and "published 40.23 (paper †): -5.23" in mmlu
+    assert not any("published" in line for line in headline_lines(scores, references, "some/other-model"))
