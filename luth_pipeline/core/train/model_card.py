@@ -17,7 +17,6 @@ import yaml
 
 # `owner/name`: what the Hub accepts in `datasets:` / `base_model:`.
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-PUBLISHED_LUTH_SFT = "kurakurai/luth-sft"
 
 RECIPE = (
     "Luth recipe (Lasbordes & Gad, arXiv:2510.05846): French instruction data (Luth-SFT: French "
@@ -37,8 +36,8 @@ def training_datasets(profile) -> list[str]:
     pushed Luth-SFT repo when the sft stage pushes one, else every hub dataset our mixture is built
     from (raw sources and Tulu prompt sets)."""
     sft = profile.sft
-    if getattr(sft, "source", "mixture") == "published":
-        return [getattr(sft, "published_repo", None) or PUBLISHED_LUTH_SFT]
+    if sft.source == "published":
+        return [sft.published.hf_id]
     if sft.hub.push and sft.hub.repo_id:
         return [sft.hub.repo_id]
     ids = [s.hf_id for s in profile.sources.values()] + [s.hf_id for s in profile.tulu.sources.values()]

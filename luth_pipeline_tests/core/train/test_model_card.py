@@ -53,6 +53,12 @@ def test_gpu_profile_training_data_are_the_mixtures_hub_datasets():
     assert all("/" in d for d in datasets)
 
 
+def test_training_on_the_published_luth_sft_names_only_that_dataset():
+    gpu = load_profile("gpu")
+    profile = gpu.model_copy(update={"sft": gpu.sft.model_copy(update={"source": "published"})})
+    assert training_datasets(profile) == [profile.sft.published.hf_id] == ["kurakurai/luth-sft"]
+
+
 def test_eval_results_become_a_model_index_huggingface_hub_reads(local_profile):
     from luth_pipeline.core.eval.datasets import task_catalogue
 
