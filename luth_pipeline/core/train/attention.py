@@ -52,10 +52,6 @@ def available_flash_attention() -> str | None:
     return None
 
 
-def has_flash_attn() -> bool:
-    return available_flash_attention() is not None if torch.cuda.is_available() else False
-
-
 def resolve_attention(choice: str) -> str:
     """`auto`: flash-attn varlen when installed, else flex_attention on CUDA; sdpa on CPU."""
     if choice not in BACKENDS:
