@@ -8,7 +8,10 @@ Every choice keeps packed documents apart; they differ in how much work the mask
   tiles across documents are skipped, so the cost follows the documents, not the row length.
   transformers builds that mask once per forward (`Qwen3Model.forward` → `create_causal_mask`)
   and hands the same object to every layer, so there is nothing to rebuild per layer. Rows are
-  padded to one fixed width so the compiled kernel and mask see a single shape.
+  padded to one fixed width so the compiled kernel and mask see a single shape. Under bf16
+  autocast over fp32 master weights, Qwen3's q/k RMSNorms return fp32 (fp32 weight × bf16
+  activations) while v stays bf16: SDPA's autocast rule casts all three back, transformers'
+  flex path does not, so `use_flex_attention_in_autocast_dtype` makes it (see there).
 - `sdpa`: a dense (B, 1, L, L) block-diagonal mask: with an explicit mask SDPA falls back to the
   memory-efficient/math kernels and computes all L² scores. Measured on an H200 at 16k it is
   0.42× the plain loop (benchmarks/RESULTS.md), so `auto` never picks it on CUDA; it stays
@@ -49,10 +52,6 @@ def available_flash_attention() -> str | None:
     return None
 
 
-def has_flash_attn() -> bool:
-    return available_flash_attention() is not None if torch.cuda.is_available() else False
-
-
 def resolve_attention(choice: str) -> str:
     """`auto`: flash-attn varlen when installed, else flex_attention on CUDA; sdpa on CPU."""
     if choice not in BACKENDS:
@@ -81,3 +80,27 @@ def fixed_row_width(backend: str, longest_bin: int) -> int | None:
     if backend != "flex_attention":
         return None
     return -(-longest_bin // FLEX_BLOCK) * FLEX_BLOCK
+
+
+def _flex_attention_in_autocast_dtype(module, query, key, value, attention_mask, **kwargs):
+    """transformers' `flex_attention_forward` with q, k, v cast to the autocast dtype when autocast is on.
+
+    Without this, fp32 q/k meet a bf16 v: depending on the torch version flex rejects the mix or
+    runs its fp32 kernels (another project measured the fp32 flex backward at head_dim 128 ~12×
+    slower per call than bf16, ~4× end to end on an H100). Liger's RMSNorm happens to return the
+    input dtype, which hid this when Liger is on. A no-op outside autocast."""
+    from transformers.integrations import flex_attention as hf_flex
+
+    device = query.device.type
+    if torch.is_autocast_enabled(device):
+        dtype = torch.get_autocast_dtype(device)
+        query, key, value = query.to(dtype), key.to(dtype), value.to(dtype)
+    return hf_flex.flex_attention_forward(module, query, key, value, attention_mask, **kwargs)
+
+
+def use_flex_attention_in_autocast_dtype() -> None:
+    """Route the `flex_attention` implementation through the autocast-dtype cast (transformers'
+    documented `AttentionInterface.register`; process-wide, idempotent, mask creation unchanged)."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register("flex_attention", _flex_attention_in_autocast_dtype)

@@ -34,7 +34,7 @@ from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from luth_pipeline.core.train import metrics as m
-from luth_pipeline.core.train.attention import fixed_row_width, is_varlen, resolve_attention
+from luth_pipeline.core.train.attention import fixed_row_width, is_varlen, resolve_attention, use_flex_attention_in_autocast_dtype
 from luth_pipeline.core.train.memory import GIB, plan_memory
 from luth_pipeline.core.train.packed import PackedCollator, PackedDataset
 
@@ -282,6 +282,8 @@ def train_light(
     autocast = _resolve_autocast(settings.bf16)
     master_dtype = torch.float32 if settings.master_weights == "fp32" else torch.bfloat16
     attn = resolve_attention(settings.attn_implementation)
+    if attn == "flex_attention":
+        use_flex_attention_in_autocast_dtype()
     liger = resolve_liger(settings.use_liger)
     if isinstance(model_path, torch.nn.Module):  # an in-memory model (the benchmark's random init)
         model, tokenizer = model_path, None

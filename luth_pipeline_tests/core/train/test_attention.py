@@ -3,7 +3,13 @@
 import pytest
 import torch
 
-from luth_pipeline.core.train.attention import FLEX_BLOCK, fixed_row_width, is_varlen, resolve_attention
+from luth_pipeline.core.train.attention import (
+    FLEX_BLOCK,
+    fixed_row_width,
+    is_varlen,
+    resolve_attention,
+    use_flex_attention_in_autocast_dtype,
+)
 from luth_pipeline.core.train.packed import PackedCollator
 
 
@@ -34,3 +40,21 @@ def test_batch_shape_follows_the_backend():
     assert batch["position_ids"][1, :3].tolist() == [0, 0, 1]  # the padding restarts: a document of its own
     with pytest.raises(ValueError, match="longer than the fixed row width 2"):
         PackedCollator(pad_token_id=0, pad_to_length=2)(rows)
+
+
+def test_flex_attention_gets_one_dtype_under_autocast(monkeypatch):
+    """Qwen3's q/k norms return fp32 under autocast over fp32 weights while v is bf16: the engine's
+    flex implementation hands the kernel all three in the autocast dtype (and leaves fp32 runs alone)."""
+    from transformers import AttentionInterface
+    from transformers.integrations import flex_attention as hf_flex
+
+    seen = []
+    monkeypatch.setattr(hf_flex, "flex_attention_forward", lambda module, q, k, v, mask, **kw: seen.append((q.dtype, k.dtype, v.dtype)))
+    monkeypatch.setitem(AttentionInterface._global_mapping, "flex_attention", AttentionInterface._global_mapping["flex_attention"])
+    use_flex_attention_in_autocast_dtype()
+    flex = AttentionInterface()["flex_attention"]
+    q, k, v = torch.zeros(1, 2, 4, 8), torch.zeros(1, 2, 4, 8), torch.zeros(1, 2, 4, 8, dtype=torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        flex(None, q, k, v, None)
+    flex(None, q, k, v.float(), None)
+    assert seen == [(torch.bfloat16,) * 3, (torch.float32,) * 3]

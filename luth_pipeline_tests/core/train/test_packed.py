@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from luth_pipeline.core.train.attention import FLEX_BLOCK, fixed_row_width, is_varlen
+from luth_pipeline.core.train.attention import FLEX_BLOCK, fixed_row_width, is_varlen, use_flex_attention_in_autocast_dtype
 from luth_pipeline.core.train.packed import IGNORE_INDEX, PackedCollator, PackedDataset, shift_labels_within_documents
 from luth_pipeline_tests.core.train.helpers import fixture_conversations, pack, tokenized_docs
 
@@ -20,6 +20,8 @@ def docs(tokenizer):
 
 
 def _model(path, attn):
+    if attn == "flex_attention":
+        use_flex_attention_in_autocast_dtype()  # as the engine does
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation=attn)
     model.config.use_cache = False  # a KV cache disables transformers' packed-sequence detection
