@@ -132,7 +132,7 @@ def assert_gpu_pod(pod: dict, gpus: int, image: str) -> None:
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     # The launcher's own settings survive the GPU override: shared work volume, service account.
     assert {"name": "luth-work", "mountPath": "/mnt/luth-work"} in container["volumeMounts"]
-    assert pod["serviceAccountName"] == "dagster"
+    assert pod["serviceAccountName"] == "luth-run"
 
 
 # GPU step -> (job that launches it with run tags, image role, GPUs in prod, GPUs in the scaled profile)
