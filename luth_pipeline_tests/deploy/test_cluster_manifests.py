@@ -73,7 +73,7 @@ def k8s_model(data, type_name: str, where: str, partial: bool = False):
 
 
 KINDS = {"PersistentVolumeClaim": "V1PersistentVolumeClaim", "Secret": "V1Secret", "ServiceAccount": "V1ServiceAccount",
-         "Role": "V1Role", "RoleBinding": "V1RoleBinding"}
+         "Role": "V1Role", "RoleBinding": "V1RoleBinding", "Deployment": "V1Deployment", "Service": "V1Service"}
 
 
 def manifests() -> list[dict]:
@@ -221,6 +221,21 @@ def test_values_reference_what_deploy_k8s_creates():
     env = {item["name"] for item in deployment["env"]}
     assert {"LUTH_PROFILE", "LUTH_IMAGE", "LUTH_TRAIN_IMAGE", "LUTH_SERVE_IMAGE", "LUTH_S3_BUCKET"} <= env
     assert set(launcher["envVars"]) >= {"LUTH_IMAGE", "LUTH_TRAIN_IMAGE", "LUTH_SERVE_IMAGE"}
+
+
+def test_in_cluster_teacher_is_the_prod_profiles_vllm_endpoint():
+    from urllib.parse import urlparse
+
+    docs = {(doc["kind"], doc["metadata"]["name"]): doc for doc in manifests()}
+    url = urlparse(load_profile("prod").llm.endpoints["vllm_serve"].base_url)
+    service = docs[("Service", url.hostname)]
+    assert url.port in [port["port"] for port in service["spec"]["ports"]]
+    pod = docs[("Deployment", url.hostname)]["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    container = pod["spec"]["containers"][0]
+    assert container["image"] == DEPLOY_ENV["LUTH_SERVE_IMAGE"] and container["command"][:2] == ["vllm", "serve"]
+    tensor_parallel = int(container["command"][container["command"].index("--tensor-parallel-size") + 1])
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == str(tensor_parallel)
 
 
 def task_definitions() -> dict[str, dict]:
