@@ -19,7 +19,8 @@ RUN python -m venv .venv \
 
 FROM ${PYTHON_IMAGE}
 # Non-root; a home for the store mirror (~/.cache/luth/store) and the HF cache.
-RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin luth
+RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin luth \
+    && mkdir -p /opt/dagster/dagster_home && chown luth /opt/dagster/dagster_home
 WORKDIR /opt/luth
 # The editable install resolves configs/ against the source tree: both travel together.
 COPY --from=build /opt/luth /opt/luth

@@ -26,7 +26,8 @@ RUN /opt/python/python3.11 -m venv .venv-serve \
     && .venv-serve/bin/python -m nltk.downloader -d /opt/luth/nltk_data -q punkt punkt_tab
 
 FROM ${CUDA_IMAGE}
-RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin luth
+RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin luth \
+    && mkdir -p /opt/dagster/dagster_home && chown luth /opt/dagster/dagster_home
 COPY --from=build /opt/python /opt/python
 WORKDIR /opt/luth
 COPY --from=build /opt/luth /opt/luth

@@ -28,7 +28,8 @@ RUN /opt/python/python3.11 -m venv .venv-train \
     && DS_BUILD_OPS=0 .venv-train/bin/pip install --no-cache-dir -c constraints/train.txt 'axolotl[deepspeed]==0.19.*' 'deepspeed==0.18.9' dagster-pipes
 
 FROM ${CUDA_IMAGE}
-RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin luth
+RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin luth \
+    && mkdir -p /opt/dagster/dagster_home && chown luth /opt/dagster/dagster_home
 COPY --from=build /opt/python /opt/python
 WORKDIR /opt/luth
 COPY --from=build /opt/luth /opt/luth
