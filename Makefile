@@ -13,12 +13,13 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install demo test ui clean dagster-home system-deps
+.PHONY: help install demo test ui clean dagster-home system-deps images
 
 help:
 	@echo "make demo   - install, then materialize the whole asset graph with the local profile"
 	@echo "make test   - install everything the tests need, then run them"
 	@echo "make ui     - dagster dev on the same instance (http://127.0.0.1:3000)"
+	@echo "make images - build the cluster images (docker/; IMAGE_REPO=..., PUSH=1 to push)"
 
 # torch first (a CPU build from local disk), then the project with torch pinned so no
 # dependency can pull a CUDA build.
@@ -89,6 +90,19 @@ system-deps:
 test: dagster-home system-deps $(VENV_TRAIN)/.installed
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --timeout=1800; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing loudly"; exit 1; fi; exit $$status
+
+# Container images for a cluster (docker/*.Dockerfile; README § Run on a cluster):
+#   make images IMAGE_REPO=registry.example.com/luth [IMAGE_TAG=...] [PUSH=1]
+# builds luth-cpu, luth-train and luth-serve from this tree (and pushes them with PUSH=1).
+IMAGE_REPO ?= luth
+IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+IMAGES := cpu train serve
+images:
+	@command -v docker >/dev/null || { echo "make images needs Docker (docker build); none found on this machine"; exit 1; }
+	@for image in $(IMAGES); do \
+		docker build -f docker/$$image.Dockerfile -t $(IMAGE_REPO)/luth-$$image:$(IMAGE_TAG) . || exit 1; \
+		if [ "$(PUSH)" = 1 ]; then docker push $(IMAGE_REPO)/luth-$$image:$(IMAGE_TAG) || exit 1; fi; \
+	done
 
 clean:
 	rm -rf .dagster_home .luth_data .luth_work test-artifacts

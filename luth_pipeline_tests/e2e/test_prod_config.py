@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import yaml
 from dagster._config import process_config
@@ -70,28 +68,4 @@ def test_configs_hold_no_secret_values():
                     assert "{env:" in line or "${" in line, f"{path}: `{line.strip()}` must come from the environment"
 
 
-def test_gpu_job_requests_gpu_nodes_from_both_launchers():
-    import dagster as dg
-    from dagster_k8s.job import UserDefinedDagsterK8sConfig, get_user_defined_k8s_config
-
-    from luth_pipeline.definitions import defs
-
-    from luth_pipeline.defs.scale_out import GPU_ASSETS
-
-    loaded = defs()
-    graph = loaded.resolve_asset_graph()
-    selected = set()
-    for asset in GPU_ASSETS:
-        job = loaded.resolve_job_def(f"gpu_{asset}")
-        k8s = get_user_defined_k8s_config(job.tags)
-        assert isinstance(k8s, UserDefinedDagsterK8sConfig)
-        assert k8s.container_config["resources"]["limits"]["nvidia.com/gpu"] == "1"
-        assert k8s.pod_spec_config["node_selector"] and k8s.pod_spec_config["tolerations"]
-        overrides = json.loads(job.tags["ecs/container_overrides"])
-        assert {"type": "GPU", "value": "1"} in overrides["resourceRequirements"]
-        selected |= set(job.asset_layer.selected_asset_keys)
-    # Every asset in the GPU pool has a GPU job.
-    gpu_assets = {k for k in graph.get_all_asset_keys() if "gpu" in (graph.get(k).pools or set())}
-    assert gpu_assets, "no asset declares pool='gpu'"
-    assert gpu_assets <= selected, f"GPU assets without a gpu_ job: {sorted(k.to_user_string() for k in gpu_assets - selected)}"
-    assert all(isinstance(k, dg.AssetKey) for k in selected)
+# GPU sizing of every GPU step from the prod profile: luth_pipeline_tests/defs/test_scale_out.py.

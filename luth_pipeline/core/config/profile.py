@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from luth_pipeline.core.config.base import ConfigError, StrictModel
+from luth_pipeline.core.config.cluster import ClusterConfig
 from luth_pipeline.core.eval.config import EvalConfig
 from luth_pipeline.core.french.config import FrenchFilterConfig
 from luth_pipeline.core.llm.config import LLMConfig
@@ -46,8 +47,10 @@ class Profile(StrictModel):
     num_proc: int = 0
     # How a run executes its steps: `in_process` runs an asset and its checks in the run's own
     # process (a one-asset run pays one definitions load; right on a laptop), `multiprocess` gives
-    # every step its own process (isolation and parallel steps on a cluster pod).
-    executor: Literal["in_process", "multiprocess"] = "multiprocess"
+    # every step its own process (isolation and parallel steps on a cluster pod), `k8s` / `ecs` give
+    # every step its own pod / task sized by its op tags (a GPU step asks for its GPUs however it
+    # was launched: UI Materialize, schedule, sensor, backfill).
+    executor: Literal["in_process", "multiprocess", "k8s", "ecs"] = "multiprocess"
     sources: dict[str, SourceConfig]
     french: FrenchFilterConfig = FrenchFilterConfig()
     llm: LLMConfig = LLMConfig()
@@ -58,6 +61,7 @@ class Profile(StrictModel):
     train: TrainConfig = TrainConfig()
     merge: MergeConfig = MergeConfig()
     eval: EvalConfig = EvalConfig()
+    cluster: ClusterConfig = ClusterConfig()
 
     def resolve_path(self, value: str | Path) -> Path:
         """A path from the profile, made absolute against the repository root."""

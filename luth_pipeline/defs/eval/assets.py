@@ -18,6 +18,7 @@ from luth_pipeline.core.eval.runner import EvalResult, evaluate_checkpoint
 from luth_pipeline.core.train.model_card import model_index, scores_table, with_eval_results
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.partitions import checkpoint_partitions
+from luth_pipeline.defs.scale_out import step_tags
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
@@ -78,6 +79,7 @@ def _scores_markdown(scores: pl.DataFrame) -> str:
     group_name="eval",
     kinds={"lighteval", "pytorch"},
     pool="gpu",
+    op_tags=step_tags("benchmark_scores"),  # a GPU pod sized from the profile (defs/scale_out.py)
     code_version=CODE_VERSION,
     description=(
         "LightEval scores of one checkpoint (partition = `<base>.base`, `<base>.finetuned` or "

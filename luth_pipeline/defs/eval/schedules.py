@@ -16,15 +16,14 @@ import dagster as dg
 
 from luth_pipeline.core.checkpoints import CheckpointKey
 from luth_pipeline.defs.partitions import checkpoint_partitions
+from luth_pipeline.defs.scale_out import gpu_job
 from luth_pipeline.profile import current_profile
 
 MAX_RECORDS_PER_TICK = 500
 
-evaluate_checkpoint_job = dg.define_asset_job(
-    "evaluate_checkpoint",
-    selection=dg.AssetSelection.assets("benchmark_scores"),
-    description="LightEval suites on one checkpoint partition.",
-)
+# The schedule's and the sensor's runs: on a cluster the run pod is a GPU pod sized from the
+# profile (vLLM tensor_parallel_size), running the serving/eval image.
+evaluate_checkpoint_job = gpu_job("evaluate_checkpoint", "benchmark_scores", "LightEval suites on one checkpoint partition.")
 
 
 @dg.schedule(

@@ -12,6 +12,7 @@ from luth_pipeline.core.merge.report import schedule_plot_png, schedule_table
 from luth_pipeline.core.merge.run import merge_checkpoints
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.partitions import checkpoint_partitions, merge_partitions
+from luth_pipeline.defs.scale_out import step_tags
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
@@ -52,6 +53,7 @@ def _parent(context: dg.AssetExecutionContext, key: CheckpointKey, path: str) ->
     group_name="merge",
     kinds={"mergekit", "pytorch"},
     pool="gpu",
+    op_tags=step_tags("merged_checkpoint"),  # a GPU pod sized from the profile (defs/scale_out.py)
     code_version=_code_version(),
     description=(
         "The fine-tuned checkpoint merged with its base model by mergekit (linear or SLERP, "

@@ -11,6 +11,7 @@ from luth_pipeline.core.train.plots import loss_curve_png
 from luth_pipeline.defs.check_gate import unchecked_data_problems
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.partitions import base_model_partitions
+from luth_pipeline.defs.scale_out import step_tags
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
@@ -77,6 +78,7 @@ def _history_markdown(history: list[dict], limit: int = 40) -> str:
     deps=["luth_sft_packed", "luth_sft"],
     partitions_def=base_model_partitions,
     pool="gpu",
+    op_tags=step_tags("finetuned_checkpoint"),  # a GPU pod sized from the profile (defs/scale_out.py)
     code_version=_code_version(),
     description=(
         "Full fine-tune of the base model on Luth-SFT, loss on assistant turns only, packed sequences "

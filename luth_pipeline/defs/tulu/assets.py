@@ -12,6 +12,7 @@ from luth_pipeline.core.tulu.load import load_prompts
 from luth_pipeline.core.tulu.prompts import PromptTemplate
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata
+from luth_pipeline.defs.scale_out import gpu_pool, step_tags
 from luth_pipeline.defs.tulu.metadata import length_plot, llm_metadata, rejects_metadata
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
@@ -71,14 +72,6 @@ def tulu_prompts(context: dg.AssetExecutionContext, luth_config: LuthConfig, lut
     })
 
 
-def _gpu_pool(*stages) -> str | None:
-    """The `gpu` concurrency pool when a stage generates with vLLM on this host's GPU."""
-    # An endpoint the profile lacks fails when the step runs, with its own message; not at import.
-    endpoints = [_profile.llm.endpoints.get(stage.endpoint) for stage in stages if stage is not None]
-    backends = {endpoint.backend for endpoint in endpoints if endpoint is not None}
-    return "gpu" if "vllm" in backends else None
-
-
 @dg.asset(
     group_name="tulu",
     kinds={"python", "polars", "parquet"},
@@ -87,7 +80,8 @@ def _gpu_pool(*stages) -> str | None:
                 "output is French (langdetect), its length ratio is sane and code blocks/LaTeX/markdown survive.",
     code_version=code_version("tulu", _tulu.translate, _tulu.translation_checks,
                                                          *_endpoints(_tulu.translate), *_template_texts("translate")),
-    pool=_gpu_pool(_tulu.translate),
+    pool=gpu_pool("tulu_prompts_fr"),
+    op_tags=step_tags("tulu_prompts_fr"),  # offline vLLM: a GPU pod sized from the profile
 )
 @one_writer_per_partition
 def tulu_prompts_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage,
@@ -127,7 +121,8 @@ def tulu_prompts_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, 
     code_version=code_version("tulu", _tulu.answer, _tulu.judge, _tulu.answer_checks,
                                                          *_endpoints(_tulu.answer, _tulu.judge),
                                                          *_template_texts("answer", "judge")),
-    pool=_gpu_pool(_tulu.answer, _tulu.judge),
+    pool=gpu_pool("tulu_answers_fr"),
+    op_tags=step_tags("tulu_answers_fr"),
 )
 @one_writer_per_partition
 def tulu_answers_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage,
