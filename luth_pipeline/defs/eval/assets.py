@@ -1,9 +1,7 @@
 """benchmark_scores (one partition per checkpoint) and eval_report (all checkpoints vs published)."""
 
 
-import base64
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,6 +13,7 @@ from luth_pipeline.core.checkpoints import checkpoint_location
 from luth_pipeline.core.eval.report import bar_chart_png, build_comparison, load_reference_scores, render_markdown
 from luth_pipeline.core.eval.runner import EvalResult, evaluate_checkpoint
 from luth_pipeline.defs.locking import one_writer_per_partition
+from luth_pipeline.defs.metadata import inline_image
 from luth_pipeline.defs.partitions import checkpoint_partitions
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
@@ -169,7 +168,6 @@ def eval_report(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth
     if out_dir is not None:
         (out_dir / "report.md").write_text(markdown, encoding="utf-8")
         (out_dir / "scores.png").write_bytes(png)
-    image = f"![scores](data:image/png;base64,{base64.b64encode(png).decode()})"
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(comparison.height),
@@ -177,7 +175,7 @@ def eval_report(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth
             "dagster/column_schema": _column_schema(comparison),
             "checkpoints": dg.MetadataValue.json(checkpoints),
             "report": dg.MetadataValue.md(markdown),
-            "chart": dg.MetadataValue.md(image),
+            "chart": inline_image(png, "scores"),
             **({"chart_path": dg.MetadataValue.path(str(out_dir / "scores.png"))} if out_dir else {}),
         }
     )
