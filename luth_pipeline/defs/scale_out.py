@@ -12,7 +12,7 @@ import json
 
 import dagster as dg
 
-# The assets with pool="gpu" (DESIGN.md keys). One job each: a job's assets must share one
+# The assets with pool="gpu" (the asset keys of the README's graph). One job each: a job's assets must share one
 # partitioning (base model / base model × recipe / checkpoint).
 GPU_ASSETS = ("finetuned_checkpoint", "merged_checkpoint", "benchmark_scores")
 
