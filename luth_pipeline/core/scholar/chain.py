@@ -236,6 +236,9 @@ def run_chain(
                 "exam_id": exam.exam_id, "number": q.number, "question": q.text, "context": context,
                 "answer": answer.answer if answer else "",
                 "context_enriched": q.number in enriched[exam.exam_id],
+                # lineage: the exam's row in scholar_pdfs (its PDFs), with the pages below
+                "source": "scholar", "source_id": f"{exam.exam_id}#{q.number}",
+                "parent_asset": "scholar_pdfs", "parent_id": exam.exam_id,
                 "level": e["level"], "contest": e["contest"], "subject": e["subject"], "year": e["year"],
                 "sujet_sha256": e["sujet_sha256"], "sujet_page_start": sujet_start, "sujet_page_end": sujet_end,
                 "corrige_sha256": e["corrige_sha256"], "corrige_page_start": corrige_start, "corrige_page_end": corrige_end,
