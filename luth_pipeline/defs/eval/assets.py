@@ -26,9 +26,10 @@ def _column_schema(df: pl.DataFrame) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in df.schema.items()])
 
 
-def _run_through_pipes(context, config, profile_name: str, model_path: str, checkpoint: str) -> EvalResult:
+def _run_through_pipes(context, profile, profile_name: str, model_path: str, checkpoint: str) -> EvalResult:
     """LightEval in the environment of `eval.python` (e.g. .venv-serve with vLLM), via Dagster Pipes."""
-    python = current_profile().resolve_path(config.python)
+    config = profile.eval
+    python = profile.resolve_path(config.python)
     if not Path(python).exists():
         raise dg.Failure(
             f"eval.python = {config.python!r} does not exist ({python}): build it with `make .venv-serve` "
@@ -36,7 +37,7 @@ def _run_through_pipes(context, config, profile_name: str, model_path: str, chec
         )
     with tempfile.TemporaryDirectory(prefix="luth-eval-pipes-") as out_dir:
         started = time.monotonic()
-        completed = dg.PipesSubprocessClient(cwd=str(current_profile().resolve_path("."))).run(
+        completed = dg.PipesSubprocessClient(cwd=str(profile.resolve_path("."))).run(
             command=[str(python), "-m", "luth_pipeline.defs.eval.pipes_worker"],
             context=context,
             extras={"profile": profile_name, "model_path": model_path, "checkpoint": checkpoint, "out_dir": out_dir},
@@ -97,7 +98,7 @@ def benchmark_scores(
     if config.python is None:
         result = evaluate_checkpoint(model_path, config, checkpoint, progress=context.log.info)
     else:
-        result = _run_through_pipes(context, config, luth_config.profile, model_path, checkpoint)
+        result = _run_through_pipes(context, profile, luth_config.profile, model_path, checkpoint)
     uri = store.write(result.scores, "benchmark_scores", checkpoint)
     details_uri = store.write(result.details, "benchmark_scores", checkpoint, table="details")
     headline = result.scores.filter(pl.col("headline"))
