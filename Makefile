@@ -12,13 +12,14 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PYTEST_WORKERS ?= 2
+PORT ?= 3000
 
 .PHONY: help install demo test ui clean dagster-home system-deps images
 
 help:
 	@echo "make demo   - install, then materialize the whole asset graph with the local profile"
 	@echo "make test   - install everything the tests need, then run them"
-	@echo "make ui     - dagster dev on the same instance (http://127.0.0.1:3000)"
+	@echo "make ui     - dagster dev on the same instance (http://127.0.0.1:3000; make ui PORT=3001)"
 	@echo "make images - build the cluster images (docker/; IMAGE_REPO=..., PUSH=1 to push)"
 
 # torch first (a CPU build from local disk), then the project with torch pinned so no
@@ -74,7 +75,7 @@ demo: dagster-home
 	$(VENV)/bin/luth demo
 
 ui: dagster-home
-	$(VENV)/bin/dagster dev -w workspace.yaml
+	exec $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
 # Debian packages the e2e tests drive for real: headless Chromium (web UI test) and a
 # PostgreSQL server (instance storage). Installed only when missing.

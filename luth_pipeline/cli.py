@@ -118,10 +118,19 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _asset_names() -> list[str]:
+    from luth_pipeline.definitions import defs
+
+    return [key.to_user_string() for key in defs().resolve_asset_graph().get_all_asset_keys()]
+
+
 def _lineage(args: argparse.Namespace) -> int:
     from luth_pipeline.core.lineage import format_trace, trace
+    from luth_pipeline.core.suggest import check_names
 
     _, store = _profile_and_store()
+    if not store.partition_dirs(args.asset):  # nothing there: a typo, or not materialized yet?
+        check_names("asset", [args.asset], _asset_names())
     chain = trace(store, args.row_id, asset=args.asset)
     if args.json:
         print(json.dumps([{"asset": s.asset, "partition": s.partition, "table": s.table, "row": s.row} for s in chain],
@@ -206,10 +215,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_broken_pipe() -> int:
+    """The reader went away (`luth lineage … | head`): stop without a traceback, as `cat` does.
+    stdout is pointed at /dev/null so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + 13  # killed by SIGPIPE, the shell convention
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except (FileNotFoundError, LookupError, ValueError, RuntimeError) as exc:
         # Expected user errors (missing checkpoint/asset/row, bad input): one clear line, no traceback.
         print(f"luth {args.command}: {exc}", file=sys.stderr)

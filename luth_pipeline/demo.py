@@ -18,7 +18,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from luth_pipeline.core.suggest import check_names
+from luth_pipeline.defs.metadata import latest_materialization
 from luth_pipeline.status import partition_keys, stale_status_resolver
+
+
+DEMO_LOGS = "luth-demo-logs"
 
 
 def _toposorted_keys(graph) -> list[dg.AssetKey]:
@@ -67,12 +72,15 @@ def run_demo(force: bool = False, selection: list[str] | None = None, verbose: b
 
     defs = load_defs()
     instance = dg.DagsterInstance.get()
-    log_path = None if verbose else Path(instance.root_directory) / "logs" / f"demo-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    # Beside the instance, not in its logs/ folder: Dagster treats that one as its telemetry queue.
+    log_dir = Path(instance.root_directory) / DEMO_LOGS
+    log_path = None if verbose else log_dir / f"demo-{time.strftime('%Y%m%d-%H%M%S')}.log"
     graph = defs.resolve_asset_graph()
     assets = list(defs.assets or [])
     asset_checks = list(defs.asset_checks or [])
     wanted = _toposorted_keys(graph)
     if selection:
+        check_names("asset", selection, [k.to_user_string() for k in wanted])
         wanted = [k for k in wanted if k.to_user_string() in selection]
     started = time.monotonic()
     ran, skipped, failed = 0, 0, []
@@ -135,8 +143,8 @@ def print_summary(instance, graph, keys, elapsed: float, ran: int, skipped: int)
 
 
 def _eval_report_file(instance) -> Path | None:
-    records = instance.fetch_materializations(dg.AssetKey("eval_report"), limit=1).records
-    if not records or "path" not in records[0].asset_materialization.metadata:
+    record = latest_materialization(instance, "eval_report")
+    if record is None or "path" not in record.asset_materialization.metadata:
         return None
-    report = Path(str(records[0].asset_materialization.metadata["path"].value)).parent / "report.md"
+    report = Path(str(record.asset_materialization.metadata["path"].value)).parent / "report.md"
     return report if report.exists() else None

@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from luth_pipeline.core.suggest import check_names
+
 
 @dataclass
 class AssetStatus:
@@ -63,9 +65,7 @@ def asset_statuses(defs: dg.Definitions, instance: dg.DagsterInstance, selection
     resolver = stale_status_resolver(instance, graph)
     keys = [k for level in graph.toposorted_asset_keys_by_level for k in sorted(level) if graph.get(k).is_materializable]
     if selection:
-        unknown = set(selection) - {k.to_user_string() for k in keys}
-        if unknown:
-            raise KeyError(f"unknown asset(s) {sorted(unknown)}; the graph has {[k.to_user_string() for k in keys]}")
+        check_names("asset", selection, [k.to_user_string() for k in keys])
         keys = [k for k in keys if k.to_user_string() in selection]
     out = []
     for key in keys:

@@ -81,6 +81,39 @@ def test_lineage_errors_name_the_row_and_the_asset(instance):
     assert "Traceback" not in missing.stderr + never.stderr
 
 
+def test_lineage_of_a_scholar_row_reaches_the_exam_pdfs_and_pages(instance):
+    env, data, _ = instance
+    out = luth(env, "lineage", _sft_row(data, "scholar_exercises"), "--no-messages")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert text.index("scholar_exercises ·") < text.index("scholar_extractions ·") < text.index("scholar_pdfs ·")
+    assert "sujet_page_start:" in text and "corrige_page_start:" in text  # the pages the exercise came from
+    assert "sujet_location:" in text and "sujet_sha256:" in text  # the PDF itself
+    assert "source: None" not in text and "4 hop(s); raw row: scholar_pdfs" in text
+
+
+def test_unknown_names_exit_2_with_the_closest_valid_ones(instance):
+    env, _, _ = instance
+    for args in (["demo", "--select", "frnch_samples"], ["status", "--select", "frnch_samples"],
+                 ["lineage", "x", "--asset", "frnch_samples"]):
+        out = luth(env, *args)
+        assert out.returncode == 2, (args, out.stdout, out.stderr)
+        assert "unknown asset 'frnch_samples'; did you mean french_samples?" in out.stderr, out.stderr
+        assert "▶" not in out.stdout  # nothing ran
+    recipe = luth(env, "generate", "tiny.merged.slerp-999", "--prompt", "Bonjour")
+    assert recipe.returncode == 2 and "'tiny.merged.slerp-999' is not a checkpoint of profile" in recipe.stderr
+    assert "did you mean tiny.merged.slerp-" in recipe.stderr and "materialize" not in recipe.stderr
+
+
+def test_a_reader_that_closes_the_pipe_early_stops_luth_quietly(instance):
+    env, data, _ = instance
+    proc = subprocess.Popen([str(VENV_BIN / "luth"), "lineage", _sft_row(data, "french_samples"), "--json"], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # like `| head` that has seen enough, before luth writes anything
+    stderr = proc.communicate(timeout=300)[1].decode()
+    assert proc.returncode == 141 and stderr == "", stderr
+
+
 def test_status_lists_what_is_missing_and_what_a_config_change_made_stale(instance, tmp_path):
     env, _, profile = instance
     out = luth(env, "status")

@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from luth_pipeline.core.checkpoints import CheckpointKey, checkpoint_location
+from luth_pipeline.core.checkpoints import CheckpointKey, checkpoint_location, profile_checkpoint_keys
 from luth_pipeline.core.config import Profile
 from luth_pipeline.core.storage import DatasetStore
+from luth_pipeline.core.suggest import did_you_mean
 
 DEFAULT_SYSTEM_PROMPT = "Vous êtes un assistant utile."
 
@@ -32,7 +33,10 @@ def resolve_checkpoint(spec: str, profile: Profile, store: DatasetStore) -> str:
         key = CheckpointKey.parse(spec)
     except ValueError:
         key = None
+    keys = profile_checkpoint_keys(profile)
     if key is not None and key.base_model in profile.base_models:
+        if str(key) not in keys:  # a recipe this profile does not run: no partition could produce it
+            raise CheckpointNotFound(f"{spec!r} is not a checkpoint of profile {profile.name!r}{did_you_mean(spec, keys)}")
         if key.kind == "base":
             return checkpoint_location(key, profile, store)
         try:
@@ -41,11 +45,11 @@ def resolve_checkpoint(spec: str, profile: Profile, store: DatasetStore) -> str:
             raise CheckpointNotFound(f"{exc} (e.g. `luth demo --select {_producer(key)}` or from the UI)") from None
     if spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
         return spec  # a hub id: from_pretrained will find it in the HF cache or download it
-    known = ", ".join(f"{b}.base/{b}.finetuned/{b}.merged.<recipe>" for b in sorted(profile.base_models))
     raise CheckpointNotFound(
-        f"{spec!r} is neither a checkpoint of profile {profile.name!r} ({known}), a local model folder, "
-        f"nor a Hugging Face id (`org/name`)"
+        f"{spec!r} is neither a checkpoint of profile {profile.name!r}, a local model folder, "
+        f"nor a Hugging Face id (`org/name`){did_you_mean(spec, keys)}"
     )
+
 
 
 def _producer(key: CheckpointKey) -> str:

@@ -38,6 +38,15 @@ class CheckpointKey:
         )
 
 
+def profile_checkpoint_keys(profile: Profile) -> list[str]:
+    """Every checkpoint key this profile can produce: each base model's base, fine-tuned and merges."""
+    from luth_pipeline.core.merge.recipes import load_recipes
+
+    recipes = [r.name for r in load_recipes(profile.merge)]
+    return [str(key) for base in sorted(profile.base_models) for key in (
+        CheckpointKey(base, "base"), CheckpointKey(base, "finetuned"), *(CheckpointKey(base, "merged", r) for r in recipes))]
+
+
 def checkpoint_location(key: CheckpointKey | str, profile: Profile, store: DatasetStore) -> str:
     """A path (or hub id for a base model) that `from_pretrained` opens for this checkpoint."""
     key = CheckpointKey.parse(key) if isinstance(key, str) else key

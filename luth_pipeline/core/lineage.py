@@ -117,7 +117,8 @@ def format_trace(chain: list[LineageStep], show_messages: bool = True) -> str:
         partition = "" if step.partition == "_all" else f" [{step.partition}]"
         lines.append(f"{'  ' * depth}{'└─ ' if depth else ''}{step.asset}{partition} · {step.id} · {verdict}")
         pad = "  " * depth + ("   " if depth else "")
-        lines.append(f"{pad}  source: {step.row.get('source')} / {step.row.get('source_id')}")
+        if step.row.get("source") is not None:  # a source row (an exam's PDFs, say) is its own source
+            lines.append(f"{pad}  source: {step.row.get('source')} / {step.row.get('source_id')}")
         for name, value in step.decisions.items():
             if name != "reason":
                 lines.append(f"{pad}  {name}: {_short(value)}")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from luth_pipeline.defs.metadata import latest_materialization
+
 
 def blocking_check_keys(repository: dg.RepositoryDefinition, asset: str) -> list[dg.AssetCheckKey]:
     """The blocking checks the definitions declare on `asset` (separate checks or check specs)."""
@@ -25,13 +27,6 @@ def blocking_check_keys(repository: dg.RepositoryDefinition, asset: str) -> list
 
 def _label(asset: str, partition: str | None) -> str:
     return asset + (f"[{partition}]" if partition else "")
-
-
-def _latest_materialization(instance: dg.DagsterInstance, asset: str, partition: str | None):
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None), limit=1
-    ).records
-    return records[0] if records else None
 
 
 def _latest_evaluation_of(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, materialization, history: int = 100):
@@ -50,7 +45,7 @@ def unchecked_data_problems(instance: dg.DagsterInstance, reads: dict[str, str |
     checks (by name) each asset must have passed (empty = fit)."""
     problems = []
     for asset, partition in reads.items():
-        materialization = _latest_materialization(instance, asset, partition)
+        materialization = latest_materialization(instance, asset, partition)
         if materialization is None:
             problems.append(f"{_label(asset, partition)} was never materialized in this instance")
             continue

@@ -10,6 +10,7 @@ links they let a reviewer go from a column, and then a single row, back to the r
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Mapping
 
 import dagster as dg
@@ -105,3 +106,31 @@ def dataset_metadata(
     if upstream is not None:
         metadata["dagster/column_lineage"] = column_lineage(df.columns, upstream, derived)
     return metadata
+
+
+def image_markdown(png: bytes, title: str) -> str:
+    """Markdown showing a PNG with the image embedded as a data URI: no file server needed, and it
+    survives object-store data roots and instance moves."""
+    return f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def inline_image(png: bytes, title: str) -> dg.MetadataValue:
+    """A plot as markdown metadata (the UI renders it as an image)."""
+    return dg.MetadataValue.md(image_markdown(png, title))
+
+
+def rejects_preview(rejects: pl.DataFrame, columns: Iterable[str], rows: int = 20, per_reason: int | None = None,
+                    empty: str = "no rejected rows") -> dg.MetadataValue:
+    """A markdown table of rejected rows with their reason (`per_reason`: at most that many of each reason)."""
+    if rejects.is_empty():
+        return dg.MetadataValue.md(empty)
+    sample = rejects.group_by("reason", maintain_order=True).head(per_reason) if per_reason else rejects
+    return dg.MetadataValue.md(markdown_preview(sample.select(list(columns)), rows=rows))
+
+
+def latest_materialization(instance: dg.DagsterInstance, asset: str, partition: str | None = None):
+    """The latest materialization record of `asset` (of that partition when given), or None."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None), limit=1
+    ).records
+    return records[0] if records else None

@@ -37,7 +37,7 @@ def test_demo_materializes_everything_then_only_what_a_config_change_made_stale(
     # the terminal stays short: one line per run, library output in a log file
     assert len(out.splitlines()) < 120 and "Greedy generation" not in out, out
     assert "Eval report" in out and (tmp_path / "data" / "eval_report" / "_all" / "report.md").exists()
-    logs = list((home / "logs").glob("demo-*.log"))
+    logs = list((home / "luth-demo-logs").glob("demo-*.log"))
     assert logs and logs[0].stat().st_size > 0
 
     launched, out = _demo(env)

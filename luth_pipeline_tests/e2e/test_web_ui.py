@@ -16,7 +16,16 @@ import dagster as dg
 import pytest
 
 from luth_pipeline_tests.e2e.conftest import graph_of_current_defs, write_local_instance, write_profile
-from luth_pipeline_tests.e2e.servers import REPO, VENV_BIN, Process, dagster_env, free_port, location_loaded, wait_for
+from luth_pipeline_tests.e2e.servers import (
+    REPO,
+    VENV_BIN,
+    Process,
+    dagster_env,
+    free_port,
+    graphql,
+    location_loaded,
+    wait_for,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -32,13 +41,17 @@ def _asset_to_launch(graph) -> dg.AssetKey:
     return preferred if preferred in roots else roots[0]
 
 
-def _dismiss_onboarding(page) -> None:
-    skip = page.get_by_role("button", name="Skip")
-    try:
-        skip.wait_for(timeout=3000)
-        skip.click()
-    except Exception:  # the community dialog only shows on an instance's first visit
-        pass
+# Dagster's "Join the Dagster community" dialog (Slack, newsletter) opens over the page on an
+# instance's first visit and swallows clicks, at a moment that depends on load. It is switched off
+# before the browser opens, both where the webserver keeps it (the instance's "nux seen" flag) and
+# where the page keeps it (localStorage `communityNux`, which the dialog's Skip button sets).
+NO_POPUPS = "localStorage.setItem('communityNux', JSON.stringify('1'));"
+
+
+def _disable_community_dialog(port: int) -> None:
+    graphql(port, "mutation { setNuxSeen }")
+    shown = graphql(port, "{ shouldShowNux }")["shouldShowNux"]
+    assert shown is False, "the webserver would still open its community dialog"
 
 
 def _materialize_from_ui(page, base, instance, graph, key, shots, step) -> dg.AssetMaterialization:
@@ -89,6 +102,7 @@ def test_asset_graph_and_materialize_from_the_ui(dagster_dev, artifacts_dir):
     from playwright.sync_api import expect, sync_playwright
 
     port, home = dagster_dev
+    _disable_community_dialog(port)
     graph = graph_of_current_defs()
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_materializable)
     groups = sorted({graph.get(dg.AssetKey.from_user_string(k)).group_name for k in keys})
@@ -104,6 +118,7 @@ def test_asset_graph_and_materialize_from_the_ui(dagster_dev, artifacts_dir):
         # Open every group in the graph (the UI keeps expanded groups in localStorage).
         expanded = json.dumps({"expanded": ",".join(f"global@global:{g}" for g in groups)})
         context.add_init_script(f"localStorage.setItem('asset-graph-open-graph-nodes-global-__GLOBAL__', {json.dumps(expanded)});")
+        context.add_init_script(NO_POPUPS)
         page = context.new_page()
         try:
             # 1. The global asset graph draws every asset of the definitions. A wide viewport
@@ -111,7 +126,6 @@ def test_asset_graph_and_materialize_from_the_ui(dagster_dev, artifacts_dir):
             # abbreviates long names).
             page.set_viewport_size({"width": 3000, "height": 1400})
             page.goto(f"{base}/asset-groups", wait_until="networkidle")
-            _dismiss_onboarding(page)
             names = page.locator("foreignObject [class*=AssetNode_assetName]")
             drawn = lambda: set(t.strip() for t in names.all_text_contents())  # noqa: E731
             try:

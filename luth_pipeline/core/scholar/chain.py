@@ -274,6 +274,9 @@ def run_chain(
                 "context": enriched_context or contexts[exam_id][key].context,
                 "answer": answer.answer,
                 "context_enriched": bool(enriched_context),
+                # lineage: the exam's row in scholar_pdfs (its PDFs), with the pages below
+                "source": "scholar", "source_id": f"{exam_id}#{question_path(q)}",
+                "parent_asset": "scholar_pdfs", "parent_id": exam_id,
                 "level": e["level"], "contest": e["contest"], "subject": e["subject"], "year": e["year"],
                 "sujet_sha256": e["sujet_sha256"], "sujet_page_start": sujet_start, "sujet_page_end": sujet_end,
                 "corrige_sha256": e["corrige_sha256"], "corrige_page_start": corrige_start, "corrige_page_end": corrige_end,

@@ -92,7 +92,7 @@ def build_inventory(config: ScholarConfig, root: Path, blobs: BlobStore, log: Ca
             continue
         seen_pairs[pair] = exam.id
         row = exam.model_dump(exclude={"sujet", "corrige"})
-        row = {"exam_id": row.pop("id"), **row}
+        row = {"id": row["id"], "exam_id": row.pop("id"), **row}  # `id` for lineage lookups
         for record in (sujet, corrige):
             row.update({f"{record.role}_{k}": v for k, v in asdict(record).items()
                         if k in ("location", "sha256", "uri", "bytes", "pages", "image_pages")})

@@ -1,7 +1,6 @@
 """benchmark_scores (one partition per checkpoint) and eval_report (all checkpoints vs published)."""
 
 
-import base64
 import json
 import os
 import tempfile
@@ -17,6 +16,7 @@ from luth_pipeline.core.eval.report import bar_chart_png, build_comparison, load
 from luth_pipeline.core.eval.runner import EvalResult, evaluate_checkpoint
 from luth_pipeline.core.train.model_card import model_index, scores_table, with_eval_results
 from luth_pipeline.defs.locking import one_writer_per_partition
+from luth_pipeline.defs.metadata import inline_image
 from luth_pipeline.defs.partitions import checkpoint_partitions
 from luth_pipeline.defs.scale_out import step_tags
 from luth_pipeline.defs.versions import code_version
@@ -30,9 +30,10 @@ def _column_schema(df: pl.DataFrame) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in df.schema.items()])
 
 
-def _run_through_pipes(context, config, profile_name: str, model_path: str, checkpoint: str) -> EvalResult:
+def _run_through_pipes(context, profile, profile_name: str, model_path: str, checkpoint: str) -> EvalResult:
     """LightEval in the environment of `eval.python` (e.g. .venv-serve with vLLM), via Dagster Pipes."""
-    python = current_profile().resolve_path(config.python)
+    config = profile.eval
+    python = profile.resolve_path(config.python)
     if not Path(python).exists():
         raise dg.Failure(
             f"eval.python = {config.python!r} does not exist ({python}): build it with `make .venv-serve` "
@@ -40,7 +41,7 @@ def _run_through_pipes(context, config, profile_name: str, model_path: str, chec
         )
     with tempfile.TemporaryDirectory(prefix="luth-eval-pipes-") as out_dir:
         started = time.monotonic()
-        completed = dg.PipesSubprocessClient(cwd=str(current_profile().resolve_path("."))).run(
+        completed = dg.PipesSubprocessClient(cwd=str(profile.resolve_path("."))).run(
             command=[str(python), "-m", "luth_pipeline.defs.eval.pipes_worker"],
             context=context,
             extras={"profile": profile_name, "model_path": model_path, "checkpoint": checkpoint, "out_dir": out_dir},
@@ -102,7 +103,7 @@ def benchmark_scores(
     if config.python is None:
         result = evaluate_checkpoint(model_path, config, checkpoint, progress=context.log.info)
     else:
-        result = _run_through_pipes(context, config, luth_config.profile, model_path, checkpoint)
+        result = _run_through_pipes(context, profile, luth_config.profile, model_path, checkpoint)
     uri = store.write(result.scores, "benchmark_scores", checkpoint)
     details_uri = store.write(result.details, "benchmark_scores", checkpoint, table="details")
     headline = result.scores.filter(pl.col("headline"))
@@ -193,7 +194,6 @@ def eval_report(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth
     if out_dir is not None:
         (out_dir / "report.md").write_text(markdown, encoding="utf-8")
         (out_dir / "scores.png").write_bytes(png)
-    image = f"![scores](data:image/png;base64,{base64.b64encode(png).decode()})"
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(comparison.height),
@@ -201,7 +201,7 @@ def eval_report(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth
             "dagster/column_schema": _column_schema(comparison),
             "checkpoints": dg.MetadataValue.json(checkpoints),
             "report": dg.MetadataValue.md(markdown),
-            "chart": dg.MetadataValue.md(image),
+            "chart": inline_image(png, "scores"),
             **({"chart_path": dg.MetadataValue.path(str(out_dir / "scores.png"))} if out_dir else {}),
         }
     )

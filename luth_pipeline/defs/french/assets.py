@@ -1,13 +1,12 @@
 """french_samples: the rows of each source that are French, non-empty, of sane length and unique."""
 
-import base64
 
 import dagster as dg
 
 from luth_pipeline.core.french import default_steps, run_filters
 from luth_pipeline.core.french.report import FRENCH_SCHEMA, REJECT_COLUMNS, frame, language_histogram_png, steps_markdown
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import dataset_metadata, markdown_preview
+from luth_pipeline.defs.metadata import dataset_metadata, inline_image, rejects_preview
 from luth_pipeline.defs.partitions import source_partitions
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
@@ -77,10 +76,10 @@ def french_samples(
         "filter_steps": dg.MetadataValue.md(steps_markdown(result.stats)),
         "dedup_rate": dg.MetadataValue.float(round(duplicates / deduped, 4) if deduped else 0.0),
         "language_histogram": dg.MetadataValue.json(result.languages),
-        "language_plot": dg.MetadataValue.md(f"![languages](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "language_plot": inline_image(png, "languages"),
         "language_plot_path": dg.MetadataValue.path(plot_uri),
         "rejects_path": dg.MetadataValue.path(rejects_uri),
-        "rejects_preview": dg.MetadataValue.md(_rejects_preview(rejects)),
+        "rejects_preview": rejects_preview(rejects, ["id", "reason", "reason_detail", "messages"], per_reason=2),
     })
 
 
@@ -92,8 +91,3 @@ def _write_beside(store, partition: str, filename: str, payload: bytes) -> str:
     return store.uri(ASSET, partition).rsplit("/", 1)[0] + f"/{filename}"
 
 
-def _rejects_preview(rejects) -> str:
-    if rejects.is_empty():
-        return "no rejected rows"
-    sample = rejects.group_by("reason", maintain_order=True).head(2).select("id", "reason", "reason_detail", "messages")
-    return markdown_preview(sample, rows=20)

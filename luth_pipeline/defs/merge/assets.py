@@ -1,6 +1,5 @@
 """merged_checkpoint: the fine-tuned checkpoint merged back with its base, one recipe per partition."""
 
-import base64
 import hashlib
 
 import dagster as dg
@@ -11,6 +10,7 @@ from luth_pipeline.core.merge.recipes import load_catalogue, load_recipes, templ
 from luth_pipeline.core.merge.report import schedule_plot_png, schedule_table
 from luth_pipeline.core.merge.run import merge_checkpoints
 from luth_pipeline.defs.locking import one_writer_per_partition
+from luth_pipeline.defs.metadata import image_markdown, latest_materialization
 from luth_pipeline.defs.partitions import checkpoint_partitions, merge_partitions
 from luth_pipeline.defs.scale_out import step_tags
 from luth_pipeline.defs.versions import code_version
@@ -32,12 +32,9 @@ def _parent(context: dg.AssetExecutionContext, key: CheckpointKey, path: str) ->
     checksum, _ = parameter_checksum(local_checkpoint(path))
     parent = {"checkpoint": str(key), "path": path, "parameter_checksum": checksum}
     if key.kind == "finetuned":
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("finetuned_checkpoint"), asset_partitions=[key.base_model]),
-            limit=1,
-        ).records
-        if records:
-            parent["run_id"] = records[0].run_id
+        record = latest_materialization(context.instance, "finetuned_checkpoint", key.base_model)
+        if record is not None:
+            parent["run_id"] = record.run_id
     return parent
 
 
@@ -95,7 +92,7 @@ def merged_checkpoint(
     if schedule:
         png = schedule_plot_png(schedule, f"{merged_key}: fine-tuned share per layer")
         (out_dir / "layer_schedule.png").write_bytes(png)
-        plot_md = f"\n\n![layer schedule](data:image/png;base64,{base64.b64encode(png).decode()})"
+        plot_md = "\n\n" + image_markdown(png, "layer schedule")
     uri = store.publish_dir("merged_checkpoint", partition)  # a no-op under a local data root
     return dg.MaterializeResult(
         metadata={

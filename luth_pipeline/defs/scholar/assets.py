@@ -5,7 +5,6 @@ scholar_extractions  PyMuPDF text / page images → questions → context → an
 scholar_exercises    refinement → anomaly filter → chat messages with subject/difficulty labels
 """
 
-import base64
 import collections
 
 import dagster as dg
@@ -18,7 +17,7 @@ from luth_pipeline.core.scholar.exercises import build_exercises, reject_counts,
 from luth_pipeline.core.scholar.inventory import build_inventory, open_exam
 from luth_pipeline.core.scholar.report import counts_markdown, mix_markdown, steps_markdown, subject_mix_png
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import dataset_metadata, markdown_preview
+from luth_pipeline.defs.metadata import dataset_metadata, inline_image, rejects_preview
 from luth_pipeline.defs.scholar.tables import (
     EXERCISE_REJECT_SCHEMA,
     EXERCISE_SCHEMA,
@@ -52,10 +51,6 @@ def _write_beside(store, asset: str, filename: str, payload: bytes) -> str:
     with store.fs.open_output_stream(f"{folder}/{filename}") as sink:
         sink.write(payload)
     return store.uri(asset).rsplit("/", 1)[0] + f"/{filename}"
-
-
-def _rejects_md(rejects: pl.DataFrame, columns: list[str]) -> str:
-    return markdown_preview(rejects.select(columns), rows=20) if rejects.height else "nothing rejected"
 
 
 @dg.asset(
@@ -92,7 +87,7 @@ def scholar_pdfs(context: dg.AssetExecutionContext, luth_config: LuthConfig, lut
         "blobs": dg.MetadataValue.path(_blobs(luth_storage).root),
         "files_path": dg.MetadataValue.path(files_uri),
         "rejects_path": dg.MetadataValue.path(rejects_uri),
-        "rejects": dg.MetadataValue.md(_rejects_md(rejects, ["exam_id", "role", "location", "reason"])),
+        "rejects": rejects_preview(rejects, ["exam_id", "role", "location", "reason"]),
     })
 
 
@@ -146,7 +141,7 @@ def scholar_extractions(
         "replies_repaired": sum(s.parse["latex_escapes"] + s.parse["json_repair"] for s in result.steps.values()),
         "replies_cut_at_max_tokens": sum(s.truncated for s in result.steps.values()),
         "rejects_path": dg.MetadataValue.path(rejects_uri),
-        "rejects": dg.MetadataValue.md(_rejects_md(rejects, ["exam_id", "step", "path", "reason"])),
+        "rejects": rejects_preview(rejects, ["exam_id", "step", "path", "reason"]),
     })
 
 
@@ -195,8 +190,8 @@ def scholar_exercises(
         "refine_replies_repaired": result.refine.parse["latex_escapes"] + result.refine.parse["json_repair"],
         "difficulty": dg.MetadataValue.json(dict(data.group_by("difficulty").len().iter_rows()) if data.height else {}),
         "subject_mix": dg.MetadataValue.md(mix_markdown(mix, config.reference_subject_mix, subject_counts)),
-        "subject_mix_plot": dg.MetadataValue.md(f"![subject mix](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "subject_mix_plot": inline_image(png, "subject mix"),
         "subject_mix_plot_path": dg.MetadataValue.path(plot_uri),
         "rejects_path": dg.MetadataValue.path(rejects_uri),
-        "rejects": dg.MetadataValue.md(_rejects_md(rejects, ["id", "reason", "question"])),
+        "rejects": rejects_preview(rejects, ["id", "reason", "question"]),
     })

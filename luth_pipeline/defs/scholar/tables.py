@@ -8,8 +8,10 @@ from luth_pipeline.core.text.chat import MESSAGES_DTYPE as MESSAGES
 
 _EXAM = {"level": pl.String, "contest": pl.String, "subject": pl.String, "year": pl.Int64}
 
+# `id` = the exam id, and extractions link to it (parent_asset/parent_id), so `luth lineage`
+# walks an exercise back to the exam's two PDFs (location, sha256) and the pages it came from.
 PDF_SCHEMA = {
-    "exam_id": pl.String, **_EXAM,
+    "id": pl.String, "exam_id": pl.String, **_EXAM,
     **{f"{role}_{k}": t for role in ("sujet", "corrige") for k, t in (
         ("location", pl.String), ("sha256", pl.String), ("uri", pl.String), ("bytes", pl.Int64),
         ("pages", pl.Int64), ("image_pages", pl.Int64))},
@@ -23,7 +25,8 @@ _PROVENANCE = {
 EXTRACTION_SCHEMA = {
     "id": pl.String, "exam_id": pl.String, "path": pl.String, "exercise": pl.String, "part": pl.String,
     "number": pl.String, "question": pl.String, "context": pl.String,
-    "answer": pl.String, "context_enriched": pl.Boolean, **_EXAM, **_PROVENANCE,
+    "answer": pl.String, "context_enriched": pl.Boolean, "source": pl.String, "source_id": pl.String,
+    "parent_asset": pl.String, "parent_id": pl.String, **_EXAM, **_PROVENANCE,
 }
 
 EXERCISE_SCHEMA = {

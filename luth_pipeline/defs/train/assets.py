@@ -1,6 +1,5 @@
 """finetuned_checkpoint: a full fine-tune of each base model on Luth-SFT (light engine or Axolotl)."""
 
-import base64
 
 import dagster as dg
 
@@ -10,6 +9,7 @@ from luth_pipeline.core.train.model_card import training_datasets
 from luth_pipeline.core.train.plots import loss_curve_png
 from luth_pipeline.defs.check_gate import unchecked_data_problems
 from luth_pipeline.defs.locking import one_writer_per_partition
+from luth_pipeline.defs.metadata import inline_image, latest_materialization
 from luth_pipeline.defs.partitions import base_model_partitions
 from luth_pipeline.defs.scale_out import step_tags
 from luth_pipeline.defs.versions import code_version
@@ -34,11 +34,9 @@ def _upstream_lineage(context: dg.AssetExecutionContext, base_model: str) -> dic
     """Which materialization of luth_sft_packed / luth_sft this run read (run ids for the UI)."""
     lineage = {}
     for asset, partition in (("luth_sft_packed", base_model), ("luth_sft", None)):
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None), limit=1
-        ).records
-        if records:
-            lineage[f"{asset}_run_id"] = records[0].run_id
+        record = latest_materialization(context.instance, asset, partition)
+        if record is not None:
+            lineage[f"{asset}_run_id"] = record.run_id
     return lineage
 
 
@@ -139,7 +137,7 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, luth_config: LuthCon
         "effective_batch_size": summary.get("effective_batch_size"),
         "train_runtime_s": summary.get("train_runtime_s"),
         "loss_curve_path": dg.MetadataValue.path(f"{uri}/loss_curve.png"),
-        "loss_curve": dg.MetadataValue.md(f"![loss curve](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "loss_curve": inline_image(png, "loss curve"),
         "loss_history": dg.MetadataValue.md(_history_markdown(history)),
         "rendered_config": dg.MetadataValue.md(f"```yaml\n{outcome.rendered_config}\n```"),
         "lineage": dg.MetadataValue.json({k: v for k, v in outcome.lineage.items() if k != "input_files"}),

@@ -3,7 +3,6 @@ counts, and a length plot embedded inline."""
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import polars as pl
 
 from luth_pipeline.core.llm.client import GenerationStats
 from luth_pipeline.core.plots import png_bytes, pyplot
+from luth_pipeline.defs.metadata import inline_image
 
 
 def llm_metadata(step: str, stats: GenerationStats) -> dict:
@@ -42,6 +42,4 @@ def length_plot(lengths: dict[str, list[int]], title: str, path: Path) -> dict:
     png = png_bytes(fig, dpi=90)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png)
-    inline = base64.b64encode(png).decode()
-    return {"length_plot_path": dg.MetadataValue.path(str(path)),
-            "length_plot": dg.MetadataValue.md(f"![{title}](data:image/png;base64,{inline})")}
+    return {"length_plot_path": dg.MetadataValue.path(str(path)), "length_plot": inline_image(png, title)}
