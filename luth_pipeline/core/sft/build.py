@@ -63,6 +63,7 @@ def load_tokenizer(profile: Profile, model_name: str):
 
 HF_FOLDER = "hf_dataset"
 TOKEN_COUNT_ROWS = 10_000  # conversations turned into Python objects at a time for the card's token counts
+ROW_GROUP_ROWS = 10_000  # luth_sft's Parquet row groups: what a streaming reader decodes at a time
 
 
 def dataset_folder(store: DatasetStore, fetch: bool = False) -> Path:
@@ -153,7 +154,7 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
     build = SFTBuild(result, index, folder, split_files, token_stats, stats_model)
     build.mixture.rows = rows
     build.uris["hf_dataset"] = store.publish_dir(ASSET, None, HF_FOLDER)
-    build.uris["data"] = store.write(rows, ASSET, None, "data")
+    build.uris["data"] = store.write(rows, ASSET, None, "data", row_group_size=ROW_GROUP_ROWS)
     build.uris["rejects"] = store.write(result.rejects, ASSET, None, "rejects")
     report = decontamination_report(index, result.removed_per_eval_set, [s.name for s in eval_sets])
     build.uris["decontamination"] = store.write(report, ASSET, None, "decontamination")
@@ -175,8 +176,8 @@ class PackedBuild:
     uris: dict[str, str] = field(default_factory=dict)
 
 
-# Tokens per written batch of bins (≈ 100 MB of columns): what the packer holds at a time.
-PACKED_WRITE_TOKENS = 8 * 2**20
+# Tokens per written batch of bins (one Parquet row group): what the packer holds at a time.
+PACKED_WRITE_TOKENS = 2 * 2**20
 PACKED_ARROW_SCHEMA = pa.schema(
     [("input_ids", pa.list_(pa.int32())), ("labels", pa.list_(pa.int32())), ("position_ids", pa.list_(pa.int32())),
      ("seq_lens", pa.list_(pa.int32())), ("doc_ids", pa.list_(pa.string()))]

@@ -29,8 +29,8 @@ PACKED_SCHEMA = {
     "seq_lens": pl.List(pl.Int32),
     "doc_ids": pl.List(pl.String),
 }
-SFT_BATCH_ROWS = 50_000  # conversations per batch (≈ 50M tokens of text at Luth-SFT's mean length)
-PACKED_BATCH_ROWS = 256  # bins per batch (≤ 256 × sequence_len tokens)
+SFT_BATCH_ROWS = 20_000  # conversations per batch (≈ 12M tokens of text at Luth-SFT's mean length)
+PACKED_BATCH_ROWS = 128  # bins per batch (≤ 128 × sequence_len tokens)
 
 Rows = pl.DataFrame | pa.Table | Iterable[pa.RecordBatch]
 

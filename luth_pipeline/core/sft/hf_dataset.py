@@ -49,13 +49,15 @@ def write_shards(rows: pl.DataFrame, folder: Path, max_rows_per_shard: int) -> d
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
     files: dict[str, list[str]] = {}
+    columns = rows.select(HF_COLUMNS)
     for split in rows["split"].unique(maintain_order=True).to_list():
-        part = rows.filter(pl.col("split") == split).select(HF_COLUMNS)
-        count = max(1, math.ceil(part.height / max_rows_per_shard))
+        # Gather one shard at a time: filtering the split first would copy all its conversations.
+        positions = rows.select(pl.arg_where(pl.col("split") == split)).to_series()
+        count = max(1, math.ceil(len(positions) / max_rows_per_shard))
         files[split] = []
         for shard in range(count):
             name = f"data/{split}-{shard:05d}-of-{count:05d}.parquet"
-            part.slice(shard * max_rows_per_shard, max_rows_per_shard).write_parquet(folder / name)
+            columns[positions.slice(shard * max_rows_per_shard, max_rows_per_shard)].write_parquet(folder / name)
             files[split].append(name)
     return files
 

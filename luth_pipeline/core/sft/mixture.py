@@ -98,7 +98,7 @@ def _reject(parent_asset, parent_id, split, source, reason, detail="") -> dict:
 
 # Rows turned into Python objects at a time (normalize, dedup, decontamination scan); the kept rows
 # go back to Arrow, so memory holds the mixture as Arrow text, not as Python objects.
-SLICE_ROWS = 50_000
+SLICE_ROWS = 20_000  # the size at which decontamination scans with worker processes
 _CANDIDATE_SCHEMA = {**{c: SFT_SCHEMA[c] for c in ("split", "messages", "source", "source_id", "parent_asset", "parent_id")}, "_input": pl.Int64, "_rank": pl.UInt64}
 
 
