@@ -12,8 +12,9 @@ each engine (`run_engine`: plan, read, merge, write; no preflight, tokenizer or 
 timed in the same run, alternating, page cache warm, wall and process CPU seconds (all threads,
 the async shard writer included), with the load average: on a shared machine, other jobs
 inflate wall time, CPU seconds less so. At the end the two engines' outputs are compared
-tensor by tensor (parameter checksum). On a GPU host pass `--device cuda`: the engines do the
-arithmetic on the GPU (inputs read on the host, copied per tensor).
+tensor by tensor (parameter checksum). On a GPU host pass `--device cuda`: the engines read
+each tensor straight to the GPU (`read_to_gpu`, as the `gpu` profile does), merge there and
+copy the result back for writing.
 """
 
 from __future__ import annotations
@@ -141,7 +142,10 @@ def main() -> None:
 
     engines = ["stream", "mergekit"] if args.engine == "both" else [args.engine]
     configs = {
-        engine: MergeConfig(dtype="bfloat16", device=args.device, verify_load=False, engine=engine, num_threads=args.threads or None)
+        engine: MergeConfig(
+            dtype="bfloat16", device=args.device, read_to_gpu=args.device != "cpu", verify_load=False,
+            engine=engine, num_threads=args.threads or None,
+        )
         for engine in engines
     }
     recipe = load_catalogue(configs[engines[0]])[args.recipe]
