@@ -1,26 +1,36 @@
-"""SLERP merge of two real-size Qwen3-0.6B checkpoints vs the I/O floor (read both, write one).
+"""SLERP merge of two real-size Qwen3-0.6B checkpoints, per engine, vs the I/O floor (read both, write one).
 
-    .venv/bin/python benchmarks/merge.py [--reps 2] [--device cpu|cuda] [--workdir DIR]
+    .venv/bin/python benchmarks/merge.py [--reps 3] [--engine both|stream|mergekit] [--device cpu|cuda]
+                                         [--threads 1] [--workdir DIR]
 
 Two random-init checkpoints with Qwen3-0.6B's real dimensions (bf16 safetensors, tied
 embeddings: 596M parameters, 1.19 GB each) stand in for base and fine-tuned — no hub access
-is needed, and merge cost depends only on shapes and dtype. The floor is what any merge must
-pay: load every tensor of both inputs and write one output of the same size. Both are timed
-in the same run, alternating, on a warm page cache (inputs were just written). On a GPU host
-pass `--device cuda` (mergekit then does the arithmetic on the GPU).
+is needed, and merge cost depends only on shapes and dtype. The I/O floor is what any merge
+must pay: every byte of both inputs read once from the page cache (safetensors' mmap, copied
+into a scratch buffer) and one output of the same size written with safetensors. The floor and
+each engine (`run_engine`: plan, read, merge, write; no preflight, tokenizer or checksum) are
+timed in the same run, alternating, page cache warm, wall and process CPU seconds (all threads,
+the async shard writer included), with the load average: on a shared machine, other jobs
+inflate wall time, CPU seconds less so. At the end the two engines' outputs are compared
+tensor by tensor (parameter checksum). On a GPU host pass `--device cuda`: the engines read
+each tensor straight to the GPU (`read_to_gpu`, as the `gpu` profile does), merge there and
+copy the result back for writing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
+import resource
+import shutil
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
@@ -29,8 +39,9 @@ from transformers import Qwen3Config, Qwen3ForCausalLM  # noqa: E402
 from luth_pipeline.core.config import load_profile  # noqa: E402
 from luth_pipeline.core.merge.checkpoint_files import parameter_checksum  # noqa: E402
 from luth_pipeline.core.merge.config import MergeConfig  # noqa: E402
+from luth_pipeline.core.merge.preflight import prepare_merge  # noqa: E402
 from luth_pipeline.core.merge.recipes import load_catalogue  # noqa: E402
-from luth_pipeline.core.merge.run import merge_checkpoints  # noqa: E402
+from luth_pipeline.core.merge.run import run_engine  # noqa: E402
 from luth_pipeline.core.models import resolve_base_model  # noqa: E402
 
 # Qwen/Qwen3-0.6B config.json
@@ -61,49 +72,69 @@ def write_checkpoint(folder: Path, tokenizer_dir: Path, seed: int, like: dict[st
     return tensors
 
 
-def io_floor(base: Path, finetuned: Path, out: Path) -> float:
-    started = time.perf_counter()
-    a = load_file(str(base / "model.safetensors"))
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(run: Callable[[], object]) -> dict[str, float]:
+    load = os.getloadavg()[0]
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    run()
+    return {"wall_s": time.perf_counter() - wall, "cpu_s": cpu_seconds() - cpu, "load1": load}
+
+
+def io_floor(base: Path, finetuned: Path, out: Path) -> None:
+    """Read every byte of both inputs once, write one output of the same size."""
+    a = load_file(str(base / "model.safetensors"))  # mmap: bytes are read when touched
     b = load_file(str(finetuned / "model.safetensors"))
+    scratch = torch.empty(max(t.numel() for t in b.values()), dtype=torch.bfloat16)
+    for tensor in b.values():  # the cheapest full read: a copy into one reused buffer
+        scratch[: tensor.numel()].copy_(tensor.reshape(-1))
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(a, str(out / "model.safetensors"), metadata={"format": "pt"})  # reads a, writes it
+
+
+def base_only_floor(base: Path, finetuned: Path, out: Path) -> None:
+    """The floor as measured before 2026-11-30, for comparison: the fine-tuned file is mapped but
+    never read (safetensors maps lazily), so it undercounts the reads by half."""
+    a = load_file(str(base / "model.safetensors"))
+    load_file(str(finetuned / "model.safetensors"))
     out.mkdir(parents=True, exist_ok=True)
     save_file(a, str(out / "model.safetensors"), metadata={"format": "pt"})
-    elapsed = time.perf_counter() - started
-    del a, b
-    return elapsed
 
 
-def torch_slerp_floor(base: Path, finetuned: Path, out: Path, t: float = 0.7) -> float:
-    """The arithmetic floor: read both, one lean float32 SLERP per tensor (3 dots + 1 axpy), write one.
+def timed_engine(config: MergeConfig, recipe, base: Path, finetuned: Path, out: Path) -> dict[str, float]:
+    """One merge by `config.engine` into a fresh `out`; the checks before it are not timed."""
+    if out.exists():
+        shutil.rmtree(out)
+    plan = prepare_merge(recipe, config, base=base, finetuned=finetuned, out_dir=out)
+    out.mkdir(parents=True)
+    return timed(lambda: run_engine(config, plan, out))
 
-    No graph, no planning, no chunking: what plain torch needs for the same math on this CPU.
-    """
-    started = time.perf_counter()
-    a_all = load_file(str(base / "model.safetensors"))
-    b_all = load_file(str(finetuned / "model.safetensors"))
-    merged = {}
-    for name, a16 in a_all.items():
-        a, b = a16.float().view(-1), b_all[name].float().view(-1)
-        na, nb = torch.linalg.vector_norm(a), torch.linalg.vector_norm(b)
-        dot = float(torch.dot(a, b) / (na * nb).clamp_min(1e-8))
-        if abs(dot) > 0.9995:
-            ca, cb = 1 - t, t
-        else:
-            theta = math.acos(max(-1.0, min(1.0, dot)))
-            ca, cb = math.sin((1 - t) * theta) / math.sin(theta), math.sin(t * theta) / math.sin(theta)
-        merged[name] = a.mul_(ca).add_(b, alpha=cb).view(a16.shape).to(torch.bfloat16)
-    del a_all, b_all
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(merged, str(out / "model.safetensors"), metadata={"format": "pt"})
-    return time.perf_counter() - started
+
+def summarize(samples: list[dict[str, float]]) -> dict[str, float]:
+    return {
+        "wall_s": round(statistics.median(s["wall_s"] for s in samples), 2),
+        "cpu_s": round(statistics.median(s["cpu_s"] for s in samples), 2),
+        "walls": [round(s["wall_s"], 2) for s in samples],
+        "cpus": [round(s["cpu_s"], 2) for s in samples],
+        "load1": [round(s["load1"], 1) for s in samples],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--engine", default="both", choices=["both", "stream", "mergekit"])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads during the merge (0 = torch's default)")
+    parser.add_argument("--recipe", default="slerp-070")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--rebuild", action="store_true", help="rewrite the two input checkpoints")
     args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch.cuda.is_available() is False on this host")
 
     profile = load_profile("local")
     work = args.workdir or profile.work_path / "bench" / "merge"
@@ -118,39 +149,46 @@ def main() -> None:
         print(f"built 2 checkpoints in {time.perf_counter() - t0:.0f}s", flush=True)
     params = parameter_checksum(base)[1]
 
-    config = MergeConfig(dtype="bfloat16", device=args.device, verify_load=False)
-    recipe = load_catalogue(config)["slerp-070"]
-    floors, math_floors, merges, totals = [], [], [], []
+    engines = ["stream", "mergekit"] if args.engine == "both" else [args.engine]
+    configs = {
+        engine: MergeConfig(
+            dtype="bfloat16", device=args.device, read_to_gpu=args.device != "cpu", verify_load=False,
+            engine=engine, num_threads=args.threads or None,
+        )
+        for engine in engines
+    }
+    recipe = load_catalogue(configs[engines[0]])[args.recipe]
+    samples: dict[str, list[dict[str, float]]] = {"io_floor": [], "base_only_floor": [], **{engine: [] for engine in engines}}
     for rep in range(args.reps):
-        floors.append(io_floor(base, finetuned, work / "floor-out"))
-        print(f"rep {rep}: I/O floor {floors[-1]:.1f}s", flush=True)
-        math_floors.append(torch_slerp_floor(base, finetuned, work / "floor-out"))
-        print(f"rep {rep}: plain-torch SLERP (read + math + write) {math_floors[-1]:.1f}s", flush=True)
-        result = merge_checkpoints(recipe, config, base=base, finetuned=finetuned, out_dir=work / "merged")
-        merges.append(result.merge_seconds)
-        totals.append(result.total_seconds)
-        print(f"rep {rep}: SLERP run_merge {merges[-1]:.1f}s (with checks, tokenizer, checksum: {totals[-1]:.1f}s)", flush=True)
+        samples["io_floor"].append(timed(lambda: io_floor(base, finetuned, work / "floor-out")))
+        print(f"rep {rep}: I/O floor {samples['io_floor'][-1]}", flush=True)
+        samples["base_only_floor"].append(timed(lambda: base_only_floor(base, finetuned, work / "floor-out")))
+        print(f"rep {rep}: base-only floor (earlier definition) {samples['base_only_floor'][-1]}", flush=True)
+        for engine in engines:
+            out = work / f"merged-{engine}"
+            samples[engine].append(timed_engine(configs[engine], recipe, base, finetuned, out))
+            print(f"rep {rep}: {args.recipe} engine {engine} {samples[engine][-1]}", flush=True)
 
+    floor = summarize(samples["io_floor"])
     summary = {
-        "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__}, threads {torch.get_num_threads()}",
+        "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__}, merge threads {args.threads or torch.get_num_threads()}"
+        + (f", {torch.cuda.get_device_name()}" if args.device != "cpu" and torch.cuda.is_available() else ""),
         "device": args.device,
+        "recipe": args.recipe,
         "params_m": round(params / 1e6, 1),
         "checkpoint_gb": round((base / "model.safetensors").stat().st_size / 1e9, 2),
-        # Medians over alternating reps; min too, as the shared machine adds noise to both.
-        "io_floor_min_s": round(min(floors), 2),
-        "slerp_merge_min_s": round(min(merges), 2),
-        "merge_over_floor_min": round(min(merges) / min(floors), 2),
-        "io_floor_s": round(statistics.median(floors), 2),
-        "torch_slerp_s": round(statistics.median(math_floors), 2),
-        "slerp_merge_s": round(statistics.median(merges), 2),
-        "slerp_total_s": round(statistics.median(totals), 2),
-        "merge_over_floor": round(statistics.median(merges) / statistics.median(floors), 2),
-        "merge_over_torch_slerp": round(statistics.median(merges) / statistics.median(math_floors), 2),
-        "total_over_floor": round(statistics.median(totals) / statistics.median(floors), 2),
-        "floors_s": [round(x, 2) for x in floors],
-        "torch_slerps_s": [round(x, 2) for x in math_floors],
-        "merges_s": [round(x, 2) for x in merges],
+        "io_floor": floor,
+        "base_only_floor": summarize(samples["base_only_floor"]),
     }
+    for engine in engines:
+        stats = summarize(samples[engine])
+        stats["wall_over_floor"] = round(stats["wall_s"] / floor["wall_s"], 2)
+        stats["cpu_over_floor"] = round(stats["cpu_s"] / floor["cpu_s"], 2)
+        stats["wall_over_base_only_floor"] = round(stats["wall_s"] / summary["base_only_floor"]["wall_s"], 2)
+        summary[engine] = stats
+    if len(engines) == 2:
+        checksums = {engine: parameter_checksum(work / f"merged-{engine}")[0] for engine in engines}
+        summary["identical_outputs"] = len(set(checksums.values())) == 1
     print(json.dumps(summary, indent=1))
 
 

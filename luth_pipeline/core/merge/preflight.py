@@ -2,8 +2,9 @@
 
 Order: the recipe renders → mergekit's `MergeConfiguration` parses it → the merge method
 exists → the two checkpoints share architecture, tensor shapes and vocabulary → mergekit's
-own planner resolves every tensor's parameters (filters, per-layer gradients), and those
-resolved values are checked (linear weights sum to 1, SLERP t within [0, 1]).
+own planner resolves every tensor's parameters (filters, per-layer gradients), the configured
+engine can execute that plan, and the resolved values are checked (linear weights sum to 1,
+SLERP t within [0, 1]).
 """
 
 from __future__ import annotations
@@ -154,8 +155,8 @@ def _check_same_vocabulary(base: Path, finetuned: Path) -> None:
         )
 
 
-def _resolved_parameters(merge_config, options, out_dir: Path, base_ref, ft_ref) -> dict[str, dict[str, Any]]:
-    """mergekit's planner resolves filters and gradients per tensor; planning writes nothing."""
+def _plan_tasks(merge_config, options, out_dir: Path) -> list:
+    """mergekit's planner: the tasks `run_merge` would execute (planning writes nothing)."""
     from mergekit.architecture import get_architecture_info
     from mergekit.merge import _model_out_config
     from mergekit.plan import MergePlanner
@@ -164,9 +165,13 @@ def _resolved_parameters(merge_config, options, out_dir: Path, base_ref, ft_ref)
         arch_info = get_architecture_info(merge_config, options)
         out_config = _model_out_config(merge_config, arch_info)
         planner = MergePlanner(merge_config.model_copy(deep=True), arch_info, options, out_config)
-        tasks = planner.plan_to_disk(out_path=str(out_dir))
+        return planner.plan_to_disk(out_path=str(out_dir))
     except (RuntimeError, ValueError) as exc:
         raise RecipeError(f"mergekit cannot plan this merge: {exc}") from None
+
+
+def _resolved_parameters(tasks: list, base_ref, ft_ref) -> dict[str, dict[str, Any]]:
+    """Every output tensor's merge parameters as mergekit's planner resolved them (filters, gradients)."""
     label = {base_ref: "base", ft_ref: "finetuned"}
     resolved: dict[str, dict[str, Any]] = {}
     for task in tasks:
@@ -221,11 +226,14 @@ def prepare_merge(recipe: MergeRecipe, config: MergeConfig, *, base: Path, finet
         raise RecipeError(f"recipe {recipe.name!r}: {exc}") from None
     options = merge_options(config)
     try:
-        resolved = _resolved_parameters(
-            merge_config, options, out_dir, ModelReference.parse(str(base)), ModelReference.parse(str(finetuned))
-        )
+        tasks = _plan_tasks(merge_config, options, out_dir)
+        if config.engine == "stream":
+            from luth_pipeline.core.merge.stream import streamable_parts
+
+            streamable_parts(tasks)
     except RecipeError as exc:
         raise RecipeError(f"recipe {recipe.name!r}: {exc}") from None
+    resolved = _resolved_parameters(tasks, ModelReference.parse(str(base)), ModelReference.parse(str(finetuned)))
     _check_parameters(recipe.name, merge_config.merge_method, resolved)
     return MergePlan(
         recipe=recipe, yaml_text=yaml_text, merge_config=merge_config, options=options,

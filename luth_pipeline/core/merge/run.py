@@ -1,11 +1,12 @@
-"""Run a validated merge with mergekit's Python API and write the checkpoint atomically."""
+"""Run a validated merge (engine `stream` or mergekit's `run_merge`) and write the checkpoint atomically."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,14 @@ logger = logging.getLogger(__name__)
 class MergeResult:
     path: Path
     plan: MergePlan
-    merge_seconds: float  # mergekit's run_merge: read, merge, write
+    merge_seconds: float  # the engine's run: read, merge, write
     total_seconds: float  # + tokenizer, checksum, load check
     checksum: str
     num_parameters: int
     device: str
+    engine: str
+    # How many tensors each code path merged (engine `stream`: fast SLERP vs mergekit's kernel).
+    engine_counts: dict[str, int]
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -39,6 +43,7 @@ class MergeResult:
             "checksum": self.checksum,
             "num_parameters": self.num_parameters,
             "device": self.device,
+            "engine": self.engine,
         }
 
 
@@ -77,6 +82,35 @@ def write_merged_card(folder: Path, plan: MergePlan, recipe: MergeRecipe, parent
     (folder / "README.md").write_text(card.render(), encoding="utf-8")
 
 
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """`count` intra-op threads for the block, restored after (mergekit's CLI sets them, its API does not)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def run_engine(config: MergeConfig, plan: MergePlan, out_dir: Path) -> dict[str, int]:
+    """Execute a validated plan into `out_dir` with the configured engine; per-path tensor counts."""
+    # mergekit's planner mutates the configuration it is given (models → slices).
+    merge_config = plan.merge_config.model_copy(deep=True)
+    with torch_threads(config.num_threads):
+        if config.engine == "stream":
+            from luth_pipeline.core.merge.stream import run_stream_merge
+
+            return run_stream_merge(merge_config, str(out_dir), plan.options, config_source=plan.yaml_text)
+        from mergekit.merge import run_merge
+
+        run_merge(merge_config, str(out_dir), plan.options, config_source=plan.yaml_text)
+        return {"mergekit_run_merge": len(plan.tensor_parameters)}
+
+
 def merge_checkpoints(
     recipe: MergeRecipe,
     config: MergeConfig,
@@ -92,16 +126,13 @@ def merge_checkpoints(
     Every recipe/compatibility problem raises before anything is written; a failure during the
     merge leaves `out_dir` as it was.
     """
-    from mergekit.merge import run_merge
-
     started = time.perf_counter()
     out_dir = Path(out_dir)
     plan = prepare_merge(recipe, config, base=base, finetuned=finetuned, out_dir=out_dir)
-    progress(f"merge {recipe.name}: {plan.method} of {finetuned} with base {base} on {plan.options.device}")
+    progress(f"merge {recipe.name}: {plan.method} of {finetuned} with base {base} on {plan.options.device} (engine {config.engine})")
     with atomic_directory(out_dir) as tmp:
         t0 = time.perf_counter()
-        # mergekit's planner mutates the configuration it is given (models → slices).
-        run_merge(plan.merge_config.model_copy(deep=True), str(tmp), plan.options, config_source=plan.yaml_text)
+        engine_counts = run_engine(config, plan, tmp)
         merge_seconds = time.perf_counter() - t0
         carry_over_tokenizer(plan.finetuned, tmp)
         checksum, num_parameters = parameter_checksum(tmp)
@@ -116,6 +147,8 @@ def merge_checkpoints(
                     "parameter_checksum": checksum,
                     "num_parameters": num_parameters,
                     "merge_seconds": merge_seconds,
+                    "engine": config.engine,
+                    "engine_counts": engine_counts,
                     "tensor_parameters": plan.tensor_parameters,
                 },
                 indent=1,
@@ -133,4 +166,6 @@ def merge_checkpoints(
         checksum=checksum,
         num_parameters=num_parameters,
         device=str(plan.options.device),
+        engine=config.engine,
+        engine_counts=engine_counts,
     )

@@ -104,6 +104,8 @@ def merged_checkpoint(
             "merge_seconds": dg.MetadataValue.float(round(result.merge_seconds, 3)),
             "total_seconds": dg.MetadataValue.float(round(result.total_seconds, 3)),
             "device": result.device,
+            "merge_engine": result.engine,
+            "tensors_per_code_path": dg.MetadataValue.json(result.engine_counts),
             "parameter_checksum": result.checksum,
             "num_parameters": dg.MetadataValue.int(result.num_parameters),
             "parents": dg.MetadataValue.json(parents),

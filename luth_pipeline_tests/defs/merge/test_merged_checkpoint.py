@@ -41,6 +41,8 @@ def test_materialize_merges_and_registers_the_checkpoint(luth_resources, local_p
     assert parents["finetuned"]["parameter_checksum"] == parameter_checksum(finetuned)[0]
     assert "data:image/png;base64," in metadata["layer_schedule"].value
     assert metadata["merge_seconds"].value > 0
+    assert metadata["merge_engine"].value == "stream"
+    assert metadata["tensors_per_code_path"].value == {"fast_slerp": 24, "mergekit_kernel": 0}  # every tiny-model tensor
     assert AutoModelForCausalLM.from_pretrained(path).config.model_type == "qwen3"
 
 
