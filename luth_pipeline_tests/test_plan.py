@@ -81,7 +81,8 @@ def test_complete_profile_plans_every_stage(capsys, tmp_path, base):
     for asset in STAGE_ASSETS:
         assert f"] {asset}" in out, asset
     assert "hf://datasets/HuggingFaceTB/smoltalk2 subset SFT split a_split" in out
-    assert "requests to `Qwen/Qwen3-32B` at http://localhost:8000/v1" in out
+    teacher_url = load_profile(_specified(tmp_path, base)).llm.endpoints["vllm_serve"].base_url  # in-cluster on prod
+    assert f"requests to `Qwen/Qwen3-32B` at {teacher_url}" in out
     assert "requests to `gemini-2.5-flash-lite` at Gemini API (gemini)" in out and "key from $GEMINI_API_KEY" in out
     assert "TOTAL (estimates, configs/plan.yaml)" in out
     if base == "prod":
