@@ -5,7 +5,6 @@ scholar_extractions  PyMuPDF text / page images → questions → context → an
 scholar_exercises    refinement → anomaly filter → chat messages with subject/difficulty labels
 """
 
-
 import dagster as dg
 import polars as pl
 
