@@ -74,8 +74,11 @@ dagster-home: $(VENV)/.installed
 demo: dagster-home
 	$(VENV)/bin/luth demo
 
+# Started from inside the instance folder: Dagster warns when the current folder holds a
+# dagster.yaml (this repo's template) other than $(DAGSTER_HOME)'s. workspace.yaml's paths are
+# relative to itself, so the code location loads the same from anywhere.
 ui: dagster-home
-	exec $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
+	cd $(DAGSTER_HOME) && exec $(CURDIR)/$(VENV)/bin/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(PORT)
 
 # Debian packages the e2e tests drive for real: headless Chromium (web UI test) and a
 # PostgreSQL server (instance storage). Installed only when missing.

@@ -36,6 +36,7 @@ def test_make_ui_serves_the_port_and_stops_cleanly_on_sigterm(tmp_path):
         assert [e["name"] for e in names["workspaceOrError"]["locationEntries"]] == ["luth_pipeline"]
         text = log.read_text(errors="replace")
         assert "does not match the name" not in text, text[-3000:]
+        assert "Found a dagster instance configuration" not in text, text[-3000:]
 
         started = time.monotonic()
         os.kill(pid, signal.SIGTERM)  # to make alone, as a process manager would

@@ -1,6 +1,5 @@
 """benchmark_scores (one partition per checkpoint) and eval_report (all checkpoints vs published)."""
 
-
 import json
 import os
 import tempfile

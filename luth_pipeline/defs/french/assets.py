@@ -1,6 +1,5 @@
 """french_samples: the rows of each source that are French, non-empty, of sane length and unique."""
 
-
 import dagster as dg
 
 from luth_pipeline.core.french import default_steps, run_filters

@@ -1,6 +1,5 @@
 """Luth-SFT: the training mixture (`luth_sft`) and its tokenized, packed form per base model."""
 
-
 import os
 from pathlib import Path
 

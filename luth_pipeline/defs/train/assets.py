@@ -1,6 +1,5 @@
 """finetuned_checkpoint: a full fine-tune of each base model on Luth-SFT (light engine or Axolotl)."""
 
-
 import dagster as dg
 
 from luth_pipeline.core.config.profile import REPO_ROOT
