@@ -42,9 +42,11 @@ class GenerationLike(Protocol):
 
 
 class LLMClientLike(Protocol):
-    """What the chain needs from `core.llm.LLMClient`."""
+    """What the chain needs from `core.llm.LLMClient`: replies judged by `parse` (a reply it
+    rejects, or one cut at max_tokens, comes back not ok, with its status and reason)."""
 
-    def generate(self, requests: Sequence[LLMRequest], desc: str = ...) -> GenerationLike: ...
+    def generate(self, requests: Sequence[LLMRequest], desc: str = ..., *,
+                 parse: Callable[[str], object] | None = ...) -> GenerationLike: ...
 
 
 class Prompts:
@@ -123,27 +125,42 @@ class ExtractionResult:
     steps: dict[str, StepStats]
 
 
+def reply_parser(schema: type[BaseModel]) -> Callable[[str], ParsedReply]:
+    """The LLM client's parser for a step: the repaired, validated reply, or ValueError (the
+    client then calls the reply `unparseable`, asks again per the stage's policy, and a re-run
+    asks it again too)."""
+    def parse(text: str) -> ParsedReply:
+        parsed = parse_reply(text, schema)
+        if parsed.value is None:
+            raise ValueError(parsed.error or "no value")
+        return parsed
+
+    return parse
+
+
 def ask_structured(client: LLMClientLike, requests: list[LLMRequest], schema: type[BaseModel], stats: StepStats, desc: str
          ) -> list[tuple[ParsedReply | None, str | None]]:
     """(parsed reply, failure reason) per request, in order."""
     stats.requests += len(requests)
     if not requests:
         return []
-    result = client.generate(requests, desc=desc)
+    result = client.generate(requests, desc=desc, parse=reply_parser(schema))
     llm_stats = getattr(result, "stats", None)
     stats.cache_hits += getattr(llm_stats, "cache_hits", 0)
     stats.calls_made += getattr(llm_stats, "calls", 0)
     out = []
     for response in result.responses:
-        if not response.ok:
-            stats.llm_errors += 1
-            out.append((None, f"LLM error: {response.error}"))
+        if not response.ok:  # a cut reply is a failure too: repairing it would keep a silently shorter list
+            stats.truncated += response.status == "truncated"
+            stats.parse["failed"] += response.status == "unparseable"
+            stats.llm_errors += response.status not in ("truncated", "unparseable")
+            reason = "unparseable reply" if response.status == "unparseable" else "LLM error"
+            out.append((None, f"{reason}: {response.error}"))
             continue
-        stats.truncated += response.finish_reason == "length"
-        parsed = parse_reply(response.text, schema)
+        parsed = response.parsed
         stats.parse[parsed.method] += 1
         stats.dropped_items += parsed.dropped_items
-        out.append((parsed, None) if parsed.value is not None else (None, f"unparseable reply: {parsed.error}"))
+        out.append((parsed, None))
     return out
 
 

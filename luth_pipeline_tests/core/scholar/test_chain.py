@@ -44,8 +44,12 @@ def test_chain_end_to_end_on_loopback_gemini(server, tmp_path):
     server.malformed_next(1, body=b'{"candidates": [ not json')  # a broken HTTP body, retried too
     inventory, extraction, exercises = _run(profile, tmp_path)
 
-    # 4 exams x 4 steps, 18 distinct refinements (the repeated question is sent once), 2 retries
-    assert len(server.requests) == 16 + 18 + 2
+    # 4 exams x 4 steps, 18 distinct refinements (the repeated question is sent once), 2 retries,
+    # and the SVT enrichment cut at max_tokens asked once more with twice the budget
+    assert len(server.requests) == 16 + 18 + 2 + 1
+    enrich_budgets = [r.json["generationConfig"]["maxOutputTokens"] for r in server.requests
+                      if r.json and "bac-2022-svt-metropole" in r.prompt and "(étape 4/4)" in r.prompt]
+    assert enrich_budgets == [8192, 16384]
     assert extraction.failures == [] and len(extraction.items) == 20
 
     bodies = [r.json for r in server.requests if r.json]
@@ -63,9 +67,11 @@ def test_chain_end_to_end_on_loopback_gemini(server, tmp_path):
     assert all(b["generationConfig"]["responseJsonSchema"] == response_schema(AnswerList) for b in answers)
     assert all("CORRIGÉ, page 1" in b["contents"][0]["parts"][1]["text"] for b in answers)
 
-    # malformed JSON replies were repaired: raw LaTeX backslashes (physics answers), cut reply (SVT enrichment)
+    # malformed JSON replies were repaired: raw LaTeX backslashes (physics answers); a cut reply
+    # (SVT enrichment, cut again at twice the budget) is a failure, not a silently shorter list
     assert extraction.steps["answers"].parse["latex_escapes"] == 1
-    assert extraction.steps["enrich"].parse["json_repair"] == 1 and extraction.steps["enrich"].truncated == 1
+    assert extraction.steps["enrich"].truncated == 1 and extraction.steps["enrich"].parse["json_repair"] == 0
+    assert not any(i["context_enriched"] for i in extraction.items if i["exam_id"] == "bac-2022-svt-metropole")
     by_id = {i["id"]: i for i in extraction.items}
     assert by_id["scholar/cpge-2023-ccinp-physique-mp/001"]["answer"] == "$\\tau = RC$."
     # provenance: sha256 of both PDFs and page ranges (3.a was on the scanned page 3)
@@ -86,10 +92,13 @@ def test_chain_end_to_end_on_loopback_gemini(server, tmp_path):
     }
     assert len(exercises.rows) == 13
 
-    # a re-run answers everything from the cache: no request reaches the server
+    # a re-run answers everything else from the cache and asks again only the failed enrichment,
+    # at the budget it had reached
     server.reset()
     _, again, exercises_again = _run(profile, tmp_path)
-    assert server.request_count == 0 and again.items == extraction.items
+    assert [(r.json["generationConfig"]["maxOutputTokens"], "bac-2022-svt-metropole/enrich" in r.prompt or "(étape 4/4)" in r.prompt)
+            for r in server.requests] == [(16384, True)]
+    assert again.items == extraction.items
     assert [r["id"] for r in exercises_again.rows] == [r["id"] for r in exercises.rows]
 
 

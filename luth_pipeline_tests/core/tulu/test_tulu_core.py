@@ -8,7 +8,7 @@ import pytest
 from luth_pipeline.core.config import load_profile
 from luth_pipeline.core.llm.types import LLMResponse
 from luth_pipeline.core.tulu.checks import format_mismatch, french_probability, is_refusal
-from luth_pipeline.core.tulu.config import AnswerChecks, TranslationChecks, TuluSourceConfig
+from luth_pipeline.core.tulu.config import TranslationChecks, TuluSourceConfig
 from luth_pipeline.core.tulu.generate import parse_verdict, translate_prompts
 from luth_pipeline.core.tulu.load import load_prompts
 from luth_pipeline.core.tulu.prompts import PromptTemplate
@@ -103,4 +103,3 @@ def test_shipped_fixture_cache_matches_templates_and_local_profile():
     assert (FIXTURES / "tulu" / "responses.jsonl").read_text(encoding="utf-8") == expected, \
         "responses.jsonl is stale: run luth_pipeline_tests/fixtures/tulu/build_response_cache.py"
     assert expected.count("\n") >= 120  # ≥ 40 prompts × (translation, answer, verdict)
-    assert AnswerChecks().drop_truncated
