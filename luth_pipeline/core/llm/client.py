@@ -256,22 +256,35 @@ class LLMClient:
         progress = ProgressReporter(desc, len(requests), self.progress_every_s, sinks)
         answered: dict[str, LLMResponse] = {}
 
+        def hit(key: str, model: str, response: LLMResponse) -> None:
+            answered[key] = response
+            n = duplicates[key]
+            stats.cache_hits += n
+            stats.cached_prompt_tokens += response.prompt_tokens * n
+            stats.cached_completion_tokens += response.completion_tokens * n
+            if self.prices:
+                self._add_cost(stats, model, response, saved=True, times=n)
+
         def finish(job: _Job, response: LLMResponse, from_cache: bool) -> None:
+            if from_cache:  # ok by construction; progress is reported once for all hits
+                hit(job.original_key, job.request.model, response)
+                return
             answered[job.original_key] = response
             n = duplicates[job.original_key]
-            if from_cache:  # ok by construction; progress is reported once for all hits
-                stats.cache_hits += n
-                stats.cached_prompt_tokens += response.prompt_tokens * n
-                stats.cached_completion_tokens += response.completion_tokens * n
-                self._add_cost(stats, job.request.model, response, saved=True, times=n)
-                return
             if not response.ok:
                 stats.failures[response.reason] += n
             progress.retries = stats.retries
             progress.update(done=n, failures=0 if response.ok else n)
 
-        jobs = [_Job(key, request, policy) for key, request in dict(zip(keys, requests)).items()]
-        send = self._from_cache(jobs, self.cache.get_many(keys, self.endpoint_id) if self.cache else {}, parse, policy, finish)
+        found = self.cache.get_many(keys, self.endpoint_id) if self.cache else {}
+        jobs = []
+        for key, request in dict(zip(keys, requests)).items():
+            cached = found.get(key)
+            if cached is not None and cached.status == OK and parse is None and request.json_schema is None:
+                hit(key, request.model, cached)  # the common full-cache case: nothing to judge, no job
+            else:
+                jobs.append(_Job(key, request, policy))
+        send = self._from_cache(jobs, found, parse, policy, finish)
         stats.deduplicated = sum(duplicates[job.original_key] - 1 for job in send)
         progress.update(done=stats.cache_hits, cache_hits=stats.cache_hits, force=True)
         while send:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 # A message is {"role": ..., "content": str | list[part]}; a part is {"type": "text", "text": ...}
@@ -26,6 +25,9 @@ Message = dict[str, Any]
 
 OK, TRUNCATED, UNPARSEABLE, INCOMPLETE, ERROR = "ok", "truncated", "unparseable", "incomplete", "error"
 STATUSES = (OK, TRUNCATED, UNPARSEABLE, INCOMPLETE, ERROR)
+
+# One encoder for every key (json.dumps with options builds a new one per call).
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -39,17 +41,16 @@ class LLMRequest:
     json_schema: dict[str, Any] | None = None
     row_id: str | None = field(default=None, compare=False)
 
-    @cached_property
-    def _key(self) -> str:
-        # A flat list in field order (no `dataclasses.asdict` deep copy: a full-cache re-run of
-        # 50k rows spends its time here); dict keys inside messages/schema are sorted.
-        blob = json.dumps([self.model, self.messages, self.temperature, self.top_p, self.max_tokens,
-                           self.enable_thinking, self.json_schema],
-                          sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
     def cache_key(self) -> str:
-        return self._key
+        key = self.__dict__.get("_cache_key")
+        if key is None:
+            # A flat list in field order, no `dataclasses.asdict` deep copy (a full-cache re-run
+            # of 50k rows spent most of its time there); dict keys inside messages/schema sorted.
+            blob = _KEY_ENCODER.encode([self.model, self.messages, self.temperature, self.top_p, self.max_tokens,
+                                        self.enable_thinking, self.json_schema])
+            key = hashlib.sha256(blob.encode("utf-8")).hexdigest()
+            object.__setattr__(self, "_cache_key", key)  # computed once per (immutable) request
+        return key
 
 
 @dataclass
@@ -66,7 +67,8 @@ class LLMResponse:
 
     def __post_init__(self) -> None:
         if not self.status:
-            self.status = ERROR if self.error is not None else TRUNCATED if self.finish_reason == "length" else OK
+            self.status = (ERROR if self.error is not None else TRUNCATED if self.finish_reason == "length"
+                           else OK if self.finish_reason == "stop" else INCOMPLETE)
         if self.status != OK and self.error is None:
             self.error = f"{self.status}: finish_reason={self.finish_reason}"
 
