@@ -1,10 +1,14 @@
 """A threaded loopback HTTP server with scripted replies and fault injection.
 
 Replies are decided per request, in this order:
-1. a queued fault (`inject(...)`, `fail_next(...)`) — consumed first-in first-out;
+1. a queued fault (`inject(...)`, `fail_next(...)`, `garbage_next(...)`) — consumed first-in
+   first-out;
 2. `reply_fn(request)` — the test's script: returns a `Completion` (rendered in the server's
    protocol), a plain `str` (a completion with finish reason "stop"), or a raw `Reply`;
 3. the server's default: an echo of the last user message.
+With `enforce_max_tokens`, a completion longer than the request's token budget (counted in
+whitespace-separated words) is cut there and reported as a real server does: finish reason
+"length" (OpenAI) / "MAX_TOKENS" (Gemini).
 `latency_s` is added to every reply (a float, or a callable of the request).
 """
 
@@ -69,14 +73,16 @@ class LoopbackServer:
         reply_fn: ReplyFn | None = None,
         latency_s: float | Callable[[RecordedRequest], float] = 0.0,
         hang_s: float = 30.0,
+        enforce_max_tokens: bool = False,
     ):
         self.reply_fn = reply_fn
+        self.enforce_max_tokens = enforce_max_tokens
         self.latency_s = latency_s
         self.hang_s = hang_s
         self.requests: list[RecordedRequest] = []
         self.max_in_flight = 0
         self._in_flight = 0
-        self._faults: collections.deque[Reply] = collections.deque()
+        self._faults: collections.deque[Reply | Completion] = collections.deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -90,6 +96,10 @@ class LoopbackServer:
         raise NotImplementedError
 
     def render_completion(self, request: RecordedRequest, completion: Completion) -> Reply:
+        raise NotImplementedError
+
+    def max_tokens_of(self, request: RecordedRequest) -> int | None:
+        """The completion budget the client asked for (None: not given)."""
         raise NotImplementedError
 
     def render_error(self, status: int, message: str) -> Reply:
@@ -109,7 +119,13 @@ class LoopbackServer:
         self.inject(*[Reply(hang=True) for _ in range(n)])
 
     def malformed_next(self, n: int = 1, body: bytes = b'{"choices": [ this is not json') -> None:
+        """A body the SDK cannot read (a broken proxy): a transport-level failure."""
         self.inject(*[Reply(status=200, body=body, headers={"Content-Type": "application/json"}) for _ in range(n)])
+
+    def garbage_next(self, n: int = 1, text: str = "{'réponse': 4,, ]]} <|im_end|>", finish_reason: str = "stop") -> None:
+        """A well-formed HTTP 200 completion whose text is garbage (not what the prompt asked)."""
+        with self._lock:
+            self._faults.extend(Completion(text=text, finish_reason=finish_reason) for _ in range(n))
 
     @property
     def request_count(self) -> int:
@@ -189,7 +205,7 @@ class LoopbackServer:
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
-            reply = fault or self._decide(request)
+            reply = self._decide(request, fault) if isinstance(fault, Completion) or fault is None else fault
             latency = self.latency_s(request) if callable(self.latency_s) else self.latency_s
             self._stopping.wait(latency + reply.delay_s)
             if reply.hang:
@@ -201,17 +217,24 @@ class LoopbackServer:
             with self._lock:
                 self._in_flight -= 1
 
-    def _decide(self, request: RecordedRequest) -> Reply:
+    def _decide(self, request: RecordedRequest, queued: Completion | None = None) -> Reply:
         if not self.route(request.method, request.path.split("?")[0]):
             return self.render_error(404, f"no route for {request.method} {request.path}")
         if request.json is None:
             return self.render_error(400, "request body is not JSON")
         request.prompt = self.parse_prompt(request)
-        answer = self.reply_fn(request) if self.reply_fn else Completion(text=f"écho : {request.prompt}")
+        if queued is not None:
+            answer = Completion(queued.text, queued.finish_reason, queued.prompt_tokens, queued.completion_tokens)
+        else:
+            answer = self.reply_fn(request) if self.reply_fn else Completion(text=f"écho : {request.prompt}")
         if isinstance(answer, Reply):
             return answer
         if isinstance(answer, str):
             answer = Completion(text=answer)
+        budget = self.max_tokens_of(request) if self.enforce_max_tokens else None
+        words = answer.text.split(" ")
+        if budget is not None and len(words) > budget:
+            answer = Completion(" ".join(words[:budget]), "length", answer.prompt_tokens, budget)
         if answer.prompt_tokens is None:
             answer.prompt_tokens = len(request.prompt.split())
         if answer.completion_tokens is None:

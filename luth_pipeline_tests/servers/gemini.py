@@ -36,6 +36,9 @@ class GeminiServer(LoopbackServer):
             return ""
         return "".join(part.get("text", "") for part in users[-1].get("parts", []))
 
+    def max_tokens_of(self, request: RecordedRequest) -> int | None:
+        return (request.json.get("generationConfig") or {}).get("maxOutputTokens")
+
     def render_completion(self, request: RecordedRequest, completion: Completion) -> Reply:
         return Reply(json={
             "candidates": [{

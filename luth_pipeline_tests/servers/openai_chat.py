@@ -23,6 +23,9 @@ class OpenAIChatServer(LoopbackServer):
         users = [m for m in request.json.get("messages", []) if m.get("role") == "user"]
         return _text(users[-1]["content"]) if users else ""
 
+    def max_tokens_of(self, request: RecordedRequest) -> int | None:
+        return request.json.get("max_completion_tokens") or request.json.get("max_tokens")
+
     def render_completion(self, request: RecordedRequest, completion: Completion) -> Reply:
         return Reply(json={
             "id": f"chatcmpl-loopback-{request.index}",

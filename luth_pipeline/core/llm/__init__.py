@@ -11,8 +11,9 @@ import luth_pipeline.core.config  # noqa: F401  (import order; see above)
 
 _EXPORTS = {
     "FixtureResponseCache": "cache", "LayeredCache": "cache", "SQLiteResponseCache": "cache",
-    "GenerationResult": "client", "GenerationStats": "client", "LLMClient": "client",
-    "EndpointConfig": "config", "LLMConfig": "config", "StageLLMConfig": "config",
+    "GenerationResult": "client", "GenerationStats": "client", "LLMClient": "client", "ReplyParser": "client",
+    "judge_reply": "client", "json_schema_parser": "client",
+    "EndpointConfig": "config", "LLMConfig": "config", "ReplyPolicy": "config", "StageLLMConfig": "config",
     "FailureRateExceeded": "errors", "LLMError": "errors", "LLMSetupError": "errors",
     "PermanentLLMError": "errors", "TransientLLMError": "errors",
     "build_client": "factory", "cache_path": "factory",

@@ -52,6 +52,19 @@ class ModelPrice(StrictModel):
     output_per_mtok: float = Field(ge=0)
 
 
+class ReplyPolicy(StrictModel):
+    """What a stage does with a reply that came back unusable (a request that got no reply at all
+    is retried by the endpoint's own `max_retries`). Each retry is a request of its own: a larger
+    `max_tokens` is a new cache entry, so a re-run finds it."""
+
+    # A reply cut at max_tokens is asked again with max_tokens × max_tokens_factor, this many times.
+    truncated_retries: int = Field(1, ge=0)
+    max_tokens_factor: float = Field(2.0, gt=1)
+    max_tokens_cap: int | None = Field(None, ge=1)  # never ask for more (the model's context)
+    # A reply the stage cannot read (invalid JSON, schema violation, no verdict) is asked again.
+    unparseable_retries: int = Field(1, ge=0)
+
+
 class StageLLMConfig(StrictModel):
     """Which endpoint and model a stage calls, with its sampling parameters."""
 
@@ -61,6 +74,7 @@ class StageLLMConfig(StrictModel):
     top_p: float = Field(0.8, gt=0, le=1)
     max_tokens: int = Field(1024, ge=1)
     enable_thinking: bool = False
+    on_bad_reply: ReplyPolicy = ReplyPolicy()
 
 
 class LLMConfig(StrictModel):

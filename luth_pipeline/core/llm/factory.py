@@ -68,5 +68,5 @@ def build_client(profile: "Profile", stage: StageLLMConfig, *, api_keys: Mapping
         max_retries=endpoint.max_retries, backoff_initial_s=endpoint.backoff_initial_s,
         backoff_max_s=endpoint.backoff_max_s, secrets=[api_key] if api_key else [],
         progress_every_s=llm.progress_every_s, logger=logger,
-        prices=llm.prices,
+        prices=llm.prices, policy=stage.on_bad_reply,
     )

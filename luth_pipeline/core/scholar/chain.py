@@ -47,9 +47,11 @@ class GenerationLike(Protocol):
 
 
 class LLMClientLike(Protocol):
-    """What the chain needs from `core.llm.LLMClient`."""
+    """What the chain needs from `core.llm.LLMClient`: replies judged by `parse` (a reply it
+    rejects, or one cut at max_tokens, comes back not ok, with its status and reason)."""
 
-    def generate(self, requests: Sequence[LLMRequest], desc: str = ...) -> GenerationLike: ...
+    def generate(self, requests: Sequence[LLMRequest], desc: str = ..., *,
+                 parse: Callable[[str], object] | None = ...) -> GenerationLike: ...
 
 
 class Prompts:
@@ -136,31 +138,52 @@ class ExtractionResult:
         return {r["exam_id"] for r in self.rejects if r["path"] is None}
 
 
+def reply_parser(schema: type[BaseModel]) -> Callable[[str], ParsedReply]:
+    """The LLM client's parser for a step: the repaired, validated reply, or ValueError (the
+    client then calls the reply `unparseable`, asks again per the stage's policy, and a re-run
+    asks it again too)."""
+    def parse(text: str) -> ParsedReply:
+        parsed = parse_reply(text, schema)
+        if parsed.value is None:
+            raise ValueError(parsed.error or "no value")
+        return parsed
+
+    return parse
+
+
 def ask_structured(client: LLMClientLike, requests: list[LLMRequest], schema: type[BaseModel], stats: StepStats, desc: str
          ) -> list[tuple[ParsedReply | None, str | None]]:
     """(parsed reply, failure reason) per request, in order."""
     stats.requests += len(requests)
     if not requests:
         return []
-    result = client.generate(requests, desc=desc)
+    result = client.generate(requests, desc=desc, parse=reply_parser(schema))
     llm_stats = getattr(result, "stats", None)
     stats.cache_hits += getattr(llm_stats, "cache_hits", 0)
     stats.calls_made += getattr(llm_stats, "calls", 0)
     out = []
     for response in result.responses:
-        if not response.ok:
-            stats.llm_errors += 1
-            out.append((None, f"LLM error: {response.error}"))
+        if response.ok:
+            parsed = response.parsed
+        elif response.status == "truncated" and response.text:
+            # Cut again at the policy's larger budget: only the items written out whole are kept;
+            # the structural checks then reject, with their reason, every question the cut lost.
+            stats.truncated += 1
+            parsed = parse_reply(response.text, schema, truncated=True)
+            if parsed.value is None:
+                out.append((None, parsed.error))
+                continue
+        else:
+            stats.parse["failed"] += response.status == "unparseable"
+            stats.llm_errors += response.status != "unparseable"
+            if response.status == "unparseable":  # error = "unparseable: <what the parser said>"
+                out.append((None, f"unparseable reply: {response.error.split(': ', 1)[-1]}"))
+            else:
+                out.append((None, f"LLM error: {response.error}"))
             continue
-        truncated = response.finish_reason == "length"
-        stats.truncated += truncated
-        parsed = parse_reply(response.text, schema, truncated=truncated)
         stats.parse[parsed.method] += 1
         stats.dropped_items += parsed.dropped_items
-        if parsed.value is None:
-            out.append((None, parsed.error if parsed.truncated else f"unparseable reply: {parsed.error}"))
-        else:
-            out.append((parsed, None))
+        out.append((parsed, None))
     return out
 
 

@@ -30,7 +30,6 @@ class TranslationChecks(StrictModel):
 class AnswerChecks(StrictModel):
     min_french_probability: float = Field(0.5, ge=0, le=1)
     min_chars: int = Field(2, ge=1)
-    drop_truncated: bool = True  # finish_reason == "length"
     drop_refusals: bool = True
 
 

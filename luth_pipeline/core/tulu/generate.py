@@ -2,7 +2,9 @@
 
 Each step builds one request per row (the row id rides along for logs), sends them all through
 the shared `LLMClient` (cache, retries, rate limits; responses come back in row order), then
-checks every response and splits rows into kept data and rejects with a reason.
+checks every response and splits rows into kept data and rejects with a reason. A reply the
+client did not judge `ok` (truncated at max_tokens even after the stage's retry with a larger
+budget, unparseable, no reply) is a reject with that status as its reason, never data.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import polars as pl
 from luth_pipeline.core.llm.client import GenerationStats, LLMClient
 from luth_pipeline.core.llm.config import StageLLMConfig
 from luth_pipeline.core.llm.progress import ProgressUpdate
-from luth_pipeline.core.llm.types import LLMRequest
+from luth_pipeline.core.llm.types import ERROR, UNPARSEABLE, LLMRequest, LLMResponse
 from luth_pipeline.core.text.chat import MESSAGES_DTYPE as MESSAGES
 from luth_pipeline.core.tulu.checks import format_mismatch, french_probability, is_refusal
 from luth_pipeline.core.tulu.config import AnswerChecks, JudgeConfig, TranslationChecks
@@ -69,18 +71,22 @@ def _reject(rejects: list, row: dict, step: str, reason: str, detail: str = "", 
                     "reason": reason, "detail": detail, "text": text[:2000]})
 
 
+def _reject_failed(rejects: list, row: dict, step: str, response: LLMResponse) -> None:
+    """A reply that is not ok: its status is the reason (`truncated`, `unparseable`,
+    `incomplete`), or `llm_error` when no reply came back."""
+    reason = "llm_error" if response.status == ERROR else response.status
+    _reject(rejects, row, step, reason, response.error or "", clean_reply(response.text))
+
+
 def translate_prompts(prompts: pl.DataFrame, client: LLMClient, stage: StageLLMConfig, template: PromptTemplate,
                       checks: TranslationChecks, on_progress: Progress = None) -> StepResult:
     result = client.generate(translation_requests(prompts, stage, template), desc="translate", on_progress=on_progress)
     kept, rejects = [], []
     for row, response in zip(prompts.iter_rows(named=True), result.responses, strict=True):
-        text = _ECHOED_HEADER.sub("", clean_reply(response.text))
         if not response.ok:
-            _reject(rejects, row, "translate", "llm_error", response.error or "")
+            _reject_failed(rejects, row, "translate", response)
             continue
-        if response.finish_reason == "length":
-            _reject(rejects, row, "translate", "truncated", f"hit max_tokens={stage.max_tokens}", text)
-            continue
+        text = _ECHOED_HEADER.sub("", clean_reply(response.text))
         if not text:
             _reject(rejects, row, "translate", "empty")
             continue
@@ -118,6 +124,14 @@ def parse_verdict(text: str) -> bool | None:
     return None if has_true == has_false else has_true
 
 
+def verdict_parser(text: str) -> bool:
+    """The judge's parser for the LLM client: a reply without a verdict is `unparseable`."""
+    verdict = parse_verdict(text)
+    if verdict is None:
+        raise ValueError(f"no True/False verdict in {clean_reply(text)[:80]!r}")
+    return verdict
+
+
 def answer_prompts(prompts_fr: pl.DataFrame, client: LLMClient, stage: StageLLMConfig, template: PromptTemplate,
                    checks: AnswerChecks, judge_client: LLMClient | None = None, judge: JudgeConfig | None = None,
                    judge_template: PromptTemplate | None = None, on_progress: Progress = None) -> StepResult:
@@ -127,9 +141,7 @@ def answer_prompts(prompts_fr: pl.DataFrame, client: LLMClient, stage: StageLLMC
     for row, response in zip(prompts_fr.iter_rows(named=True), result.responses, strict=True):
         text = clean_reply(response.text)
         if not response.ok:
-            _reject(rejects, row, "answer", "llm_error", response.error or "")
-        elif checks.drop_truncated and response.finish_reason == "length":
-            _reject(rejects, row, "answer", "truncated", f"hit max_tokens={stage.max_tokens}", text)
+            _reject_failed(rejects, row, "answer", response)
         elif len(text) < checks.min_chars:
             _reject(rejects, row, "answer", "empty", text=text)
         elif checks.drop_refusals and is_refusal(text):
@@ -139,28 +151,32 @@ def answer_prompts(prompts_fr: pl.DataFrame, client: LLMClient, stage: StageLLMC
         else:
             candidates.append((row, text, response, p_fr))
 
-    # (judge answered, verdict, raw reply or error) per candidate
-    verdicts: list[tuple[bool, bool | None, str | None]] = [(True, None, None)] * len(candidates)
+    # the judge's reply per candidate (None: no judge); a verdict is ok only when complete and readable
+    judged_replies: list[LLMResponse | None] = [None] * len(candidates)
     if judge is not None and judge.enabled and candidates:
         if judge_client is None or judge_template is None:
             raise ValueError("the judge is enabled but no judge client/template was given")
         pairs = [(row["id"], row["prompt"], text) for row, text, _, _ in candidates]
-        judged = judge_client.generate(judge_requests(pairs, judge, judge_template), desc="judge", on_progress=on_progress)
+        judged = judge_client.generate(judge_requests(pairs, judge, judge_template), desc="judge",
+                                       on_progress=on_progress, parse=verdict_parser)
         stats["judge"] = judged.stats
-        verdicts = [(r.ok, parse_verdict(r.text) if r.ok else None, r.text if r.ok else r.error) for r in judged.responses]
+        judged_replies = judged.responses
 
     kept = []
-    for (row, text, response, p_fr), (judged_ok, verdict, raw) in zip(candidates, verdicts, strict=True):
-        if judge is not None and judge.enabled:
-            if not judged_ok:
-                _reject(rejects, row, "judge", "llm_error", raw, text)
+    for (row, text, response, p_fr), reply in zip(candidates, judged_replies, strict=True):
+        verdict = reply.parsed if reply is not None and reply.ok else None
+        raw = reply.text if reply is not None else None
+        if reply is not None and not reply.ok:
+            if reply.status == UNPARSEABLE and judge.keep_unparsable:
+                pass  # kept without a verdict, as configured
+            else:
+                reason = "judge_unparsable" if reply.status == UNPARSEABLE else f"judge_{reply.status}" \
+                    if reply.status != ERROR else "llm_error"
+                _reject(rejects, row, "judge", reason, reply.error or "", text)
                 continue
-            if verdict is False:
-                _reject(rejects, row, "judge", "judge_false", clean_reply(raw or ""), text)
-                continue
-            if verdict is None and not judge.keep_unparsable:
-                _reject(rejects, row, "judge", "judge_unparsable", (raw or "")[:200], text)
-                continue
+        if verdict is False:
+            _reject(rejects, row, "judge", "judge_false", clean_reply(raw or ""), text)
+            continue
         kept.append({
             "id": f"{row['source']}/{row['source_id']}",
             "messages": [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": text}],

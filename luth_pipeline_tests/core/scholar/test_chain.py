@@ -83,8 +83,12 @@ def test_chain_end_to_end_on_loopback_gemini(scripted_run):
     server, inventory, extraction, exercises = (scripted_run.server, scripted_run.inventory, scripted_run.extraction,
                                                 scripted_run.exercises)
 
-    # 5 exams x 4 steps, 24 refinements (25 items, one without an answer), 2 retries
-    assert len(server.requests) == 20 + 24 + 2
+    # 5 exams x 4 steps, 24 refinements (25 items, one without an answer), 2 retries, and the SVT
+    # enrichment cut at max_tokens asked once more with twice the budget (cut again)
+    assert len(server.requests) == 20 + 24 + 2 + 1
+    enrich_budgets = [r.json["generationConfig"]["maxOutputTokens"] for r in server.requests
+                      if r.json and "bac-2022-svt-metropole" in r.prompt and "(étape 4/4)" in r.prompt]
+    assert enrich_budgets == [8192, 16384]
     assert extraction.failed_exams == set() and len(extraction.items) == 25
     assert _rejects(extraction) == {
         # the context reply skipped a question: rejected, not kept without its context
@@ -143,10 +147,13 @@ def test_chain_end_to_end_on_loopback_gemini(scripted_run):
     assert {f"{RESTART.id}#Exercice 1 > 1.", f"{RESTART.id}#Exercice 2 > Partie A > 1.",
             f"{RESTART.id}#Exercice 2 > Partie B > 1."} <= source_ids
 
-    # a re-run answers everything from the cache: no request reaches the server
+    # a re-run answers everything else from the cache and asks again only the failed enrichment,
+    # at the budget it had reached
     server.reset()
     _, again, exercises_again = _run(scripted_run.profile, scripted_run.tmp_path)
-    assert server.request_count == 0 and again.items == extraction.items
+    assert [(r.json["generationConfig"]["maxOutputTokens"], "bac-2022-svt-metropole" in r.prompt and "(étape 4/4)" in r.prompt)
+            for r in server.requests] == [(16384, True)]
+    assert again.items == extraction.items
     assert [r["id"] for r in exercises_again.rows] == [r["id"] for r in exercises.rows]
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from luth_pipeline.core.config import load_profile
 from luth_pipeline.core.config.profile import REPO_ROOT
+from luth_pipeline.core.llm.client import judge_reply
 from luth_pipeline.core.llm.types import LLMResponse
 from luth_pipeline.core.scholar.chain import ExamDocuments, Prompts, run_chain
 from luth_pipeline.core.scholar.pdf import PageContent
@@ -60,8 +61,9 @@ class FlawedModel:
         self.truth, self.flaws = truth, flaws  # step → (flaw, where in the reply it strikes, 0–1)
         self.by_key = {path_key(q.path): q for q in truth}
 
-    def generate(self, requests, desc: str = ""):
-        return SimpleNamespace(responses=[self.reply(prompt_of(r)) for r in requests])
+    def generate(self, requests, desc: str = "", parse=None):
+        # each reply judged as the real client judges it (status, the stage's parser), no retries
+        return SimpleNamespace(responses=[judge_reply(r, self.reply(prompt_of(r)), parse) for r in requests])
 
     def reply(self, prompt: str) -> LLMResponse:
         step = next(name for n, name in enumerate(STEPS, 1) if f"(étape {n}/4)" in prompt)

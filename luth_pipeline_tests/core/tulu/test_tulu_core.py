@@ -8,7 +8,7 @@ import pytest
 from luth_pipeline.core.config import load_profile
 from luth_pipeline.core.llm.types import LLMResponse
 from luth_pipeline.core.tulu.checks import format_mismatch, french_probability, is_refusal
-from luth_pipeline.core.tulu.config import AnswerChecks, TranslationChecks, TuluSourceConfig
+from luth_pipeline.core.tulu.config import TranslationChecks, TuluSourceConfig
 from luth_pipeline.core.tulu.generate import parse_verdict, translate_prompts
 from luth_pipeline.core.tulu.load import load_prompts
 from luth_pipeline.core.tulu.prompts import PromptTemplate
@@ -103,4 +103,45 @@ def test_shipped_fixture_cache_matches_templates_and_local_profile():
     assert (FIXTURES / "tulu" / "responses.jsonl").read_text(encoding="utf-8") == expected, \
         "responses.jsonl is stale: run luth_pipeline_tests/fixtures/tulu/build_response_cache.py"
     assert expected.count("\n") >= 120  # ≥ 40 prompts × (translation, answer, verdict)
-    assert AnswerChecks().drop_truncated
+
+
+def test_the_judge_looks_at_truncation_and_verdicts_through_the_real_client(tmp_path):
+    """Answers and verdicts from the loopback server through the real client: a verdict cut at
+    the judge's max_tokens (even after the retry with twice the budget) and one without True or
+    False are rejects with their reason and count as judge failures; only a read True keeps."""
+    from luth_pipeline.core.llm.backends import make_backend
+    from luth_pipeline.core.llm.cache import LayeredCache, SQLiteResponseCache
+    from luth_pipeline.core.llm.client import LLMClient
+    from luth_pipeline.core.llm.config import EndpointConfig
+    from luth_pipeline.core.tulu.config import AnswerChecks, JudgeConfig
+    from luth_pipeline.core.tulu.generate import answer_prompts
+    from luth_pipeline_tests.servers import OpenAIChatServer
+
+    profile = load_profile("local")
+    directory = profile.resolve_path("configs/prompts")
+    answer_t, judge_t = PromptTemplate.load(directory, "tulu_answer"), PromptTemplate.load(directory, "tulu_judge")
+    answers = {"a": "La mer est calme ce soir et le vent souffle doucement sur la plage.",
+               "b": "Le soleil se couche derrière les collines et la lumière devient dorée.",
+               "c": "Les enfants jouent dans le jardin pendant que les parents préparent le dîner."}
+    verdicts = {"a": "True", "b": "True , car la réponse est en français correct et complet , sans aucun doute",
+                "c": "Peut-être"}
+
+    def reply(request):
+        row = next(k for k, v in answers.items() if v in request.prompt) if "QUESTION:" in request.prompt else None
+        return verdicts[row] if row else answers[request.prompt.split("#")[1]]
+
+    prompts_fr = pl.DataFrame({"id": [f"tulu_prompts_fr/{k}" for k in answers], "source": ["s"] * 3,
+                               "source_id": list(answers), "prompt": [f"Écris une phrase #{k}# en français." for k in answers]})
+    with OpenAIChatServer(reply_fn=reply, enforce_max_tokens=True) as server:
+        endpoint = EndpointConfig(backend="openai", base_url=server.url + "/v1", timeout_s=5)
+        cache = LayeredCache(SQLiteResponseCache(tmp_path / "c.sqlite"))
+        client = LLMClient(make_backend("loop", endpoint, "k"), cache, max_retries=0)
+        judge = JudgeConfig(endpoint="loop", model="judge", max_tokens=4)
+        result = answer_prompts(prompts_fr, client, profile.tulu.answer.model_copy(update={"max_tokens": 64}), answer_t,
+                                AnswerChecks(), client, judge, judge_t)
+        judge_budgets = sorted(r.json["max_tokens"] for r in server.requests if r.json["model"] == "judge")
+    assert result.data["source_id"].to_list() == ["a"] and result.data["judge_verdict"].to_list() == [True]
+    rejects = dict(zip(result.rejects["source_id"], result.rejects["reason"]))
+    assert rejects == {"b": "judge_truncated", "c": "judge_unparsable"}
+    assert judge_budgets == [4, 4, 4, 4, 8]  # b asked again with twice the budget, c asked again as is
+    assert result.generation["judge"].failures == {"truncated": 1, "unparseable": 1}

@@ -65,7 +65,7 @@ def _cached_rows(db) -> int:
         return 0
     with sqlite3.connect(db) as conn:
         try:
-            return conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            return conn.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
         except sqlite3.OperationalError:
             return 0
 

@@ -65,10 +65,15 @@ def test_tulu_assets_materialize_with_realistic_french_rows(tmp_path, tiny_model
     assert meta["dagster/row_count"] == answers.height and "preview" in meta and "length_plot" in meta
     assert "data:image/png;base64," in meta["length_plot"]
 
-    # a second run is answered entirely from the caches: zero backend calls
+    # the truncated replies are failures, counted (and cached with their status), never data
+    translate_meta = _metadata(result, "tulu_prompts_fr")
+    assert translate_meta["llm/translate/failed"] == translate_rejects.filter(pl.col("reason") == "truncated").height
+    assert meta["llm/answer/failed"] == reasons["truncated"] and meta["llm/answer/reasked_truncated"] >= 1
+
+    # a second run answers every good reply from the caches and sends exactly the failed ones again
     again = dg.materialize([tulu_prompts_fr, tulu_answers_fr], resources=resources)
-    assert _metadata(again, "tulu_prompts_fr")["llm/translate/calls_made"] == 0
-    assert _metadata(again, "tulu_answers_fr")["llm/answer/calls_made"] == 0
+    assert _metadata(again, "tulu_prompts_fr")["llm/translate/calls_made"] == translate_meta["llm/translate/failed"]
+    assert _metadata(again, "tulu_answers_fr")["llm/answer/calls_made"] == meta["llm/answer/failed"]
     assert store.read("tulu_answers_fr").equals(answers)
 
 

@@ -32,13 +32,16 @@ def _parts(content) -> list[types.Part]:
 
 
 class GeminiBackend(LLMBackend):
+    sends_through_gate = True
+
     def __init__(self, name: str, endpoint: EndpointConfig, api_key: str | None):
         super().__init__(name, endpoint)
         if not api_key:
             raise LLMSetupError(f"endpoint {name!r} (gemini) needs an API key: export "
                                 f"{endpoint.api_key_env or 'GEMINI_API_KEY'} (and set `api_key_env` in the profile)")
         # No SDK retries (retry_options=None): the client's tenacity policy owns retrying.
-        options = types.HttpOptions(base_url=endpoint.base_url, timeout=int(endpoint.timeout_s * 1000))
+        options = types.HttpOptions(base_url=endpoint.base_url, timeout=int(endpoint.timeout_s * 1000),
+                                    client_args={"event_hooks": {"request": [self.before_send]}})
         self.client = genai.Client(api_key=api_key, http_options=options)
 
     def _config(self, request: LLMRequest, system: str | None) -> types.GenerateContentConfig:

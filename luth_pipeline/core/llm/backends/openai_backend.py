@@ -32,6 +32,8 @@ def _openai_messages(messages: tuple[Message, ...]) -> list[dict]:
 
 
 class OpenAIBackend(LLMBackend):
+    sends_through_gate = True
+
     def __init__(self, name: str, endpoint: EndpointConfig, api_key: str | None):
         super().__init__(name, endpoint)
         if endpoint.base_url is None and not api_key:
@@ -42,7 +44,7 @@ class OpenAIBackend(LLMBackend):
             base_url=endpoint.base_url, api_key=api_key or "EMPTY", max_retries=0, timeout=endpoint.timeout_s,
             http_client=httpx.Client(limits=httpx.Limits(max_connections=endpoint.max_concurrency,
                                                          max_keepalive_connections=endpoint.max_concurrency),
-                                     timeout=endpoint.timeout_s),
+                                     timeout=endpoint.timeout_s, event_hooks={"request": [self.before_send]}),
         )
 
     def generate(self, request: LLMRequest) -> LLMResponse:
