@@ -57,8 +57,8 @@ def test_french_filter_rejects_malformed_rows_with_a_reason(all_messages):
 @FAST
 @given(MESSAGES, CONTENT, CONTENT)
 def test_source_rows_either_normalize_or_raise_malformed_row(messages, prompt, response):
-    for cfg, row in ((SourceConfig(hf_id="x/y"), {"messages": messages}),
-                     (SourceConfig(hf_id="x/y", format="pair", prompt_column="p", response_column="r"), {"p": prompt, "r": response})):
+    for cfg, row in ((SourceConfig(hf_id="x/y", split="train", format="messages", messages_column="messages"), {"messages": messages}),
+                     (SourceConfig(hf_id="x/y", split="train", format="pair", prompt_column="p", response_column="r"), {"p": prompt, "r": response})):
         try:
             out = to_messages(cfg, row)
         except MalformedRow as exc:
