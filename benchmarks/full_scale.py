@@ -140,14 +140,11 @@ def tokens_per_word(tokenizer, words: list[str]) -> float:
 def write_inputs(store, scale: float, tokenizer, seed: int) -> dict[str, int]:
     import pyarrow as pa
 
-    from luth_pipeline.core.sft.mixture import MESSAGES_DTYPE
-
     words = french_words()
     ratio = tokens_per_word(tokenizer, words)
-    schema = pa.schema(
-        [("id", pa.string()), ("messages", MESSAGES_DTYPE.to_arrow() if hasattr(MESSAGES_DTYPE, "to_arrow") else pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
-         ("source", pa.string()), ("source_id", pa.string()), ("parent_asset", pa.string()), ("parent_id", pa.string())]
-    )
+    message = pa.struct([("role", pa.string()), ("content", pa.string())])
+    schema = pa.schema([("id", pa.string()), ("messages", pa.list_(message)), ("source", pa.string()), ("source_id", pa.string()),
+                        ("parent_asset", pa.string()), ("parent_id", pa.string())])
     sizes = {}
     tables: dict[tuple[str, str | None], list] = {}
     for offset, (split, (published, asset, partition, source)) in enumerate(SPLITS.items()):

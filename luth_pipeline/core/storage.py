@@ -61,9 +61,7 @@ class DatasetStore:
     def exists(self, asset: str, partition=None, table: str = "data") -> bool:
         return self.fs.get_file_info(self._path(asset, partition, table)).type == pafs.FileType.File
 
-    def write(self, df: pl.DataFrame, asset: str, partition=None, table: str = "data", row_group_size: int | None = None) -> str:
-        """Write a table atomically; `row_group_size` bounds what `iter_batches` decodes at a time
-        (Parquet is read by row groups; polars' default holds 262,144 rows)."""
+    def write(self, df: pl.DataFrame, asset: str, partition=None, table: str = "data") -> str:
         path = self._path(asset, partition, table)
         parent = path.rsplit("/", 1)[0]
         self.fs.create_dir(parent, recursive=True)
@@ -71,14 +69,14 @@ class DatasetStore:
             fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{table}.", suffix=".tmp")
             os.close(fd)
             try:
-                df.write_parquet(tmp, row_group_size=row_group_size)
+                df.write_parquet(tmp)
                 os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         else:
             with self.fs.open_output_stream(path) as sink:
-                pq.write_table(df.to_arrow(), sink, row_group_size=row_group_size)
+                pq.write_table(df.to_arrow(), sink)
         return self.uri(asset, partition, table)
 
     def _existing(self, asset: str, partition, table: str) -> str:

@@ -14,8 +14,10 @@ Order of operations (each step's removals go to the reject table with a `reason`
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
@@ -97,7 +99,7 @@ def _reject(parent_asset, parent_id, split, source, reason, detail="") -> dict:
 
 
 # Rows turned into Python objects at a time (normalize, dedup, decontamination scan); the kept rows
-# go back to Arrow, so memory holds the mixture as Arrow text, not as Python objects.
+# go back to Arrow (spilled to disk), so memory never holds the mixture as Python objects.
 SLICE_ROWS = 20_000  # the size at which decontamination scans with worker processes
 _CANDIDATE_SCHEMA = {**{c: SFT_SCHEMA[c] for c in ("split", "messages", "source", "source_id", "parent_asset", "parent_id")}, "_input": pl.Int64, "_rank": pl.UInt64}
 
@@ -166,37 +168,55 @@ def _capped(candidates: pl.DataFrame, spec: MixtureInput, split: str, stats: dic
 
 def build_mixture(inputs: list[LoadedInput], index: EvalIndex, seed: int, num_proc: int = 1, missing: list[str] | None = None) -> MixtureResult:
     """The mixture (module docstring). Inputs are processed slice by slice and released once read
-    (`LoadedInput.frame` is emptied): memory holds the kept rows as Arrow columns."""
+    (`LoadedInput.frame` is emptied); the kept conversations are spilled to memory-mapped Arrow files
+    while caps, weights and the shuffle work on the small columns, then gathered once in final order:
+    memory holds the mixture's text once, not once per step."""
     rejects: list[dict] = []
     stats: dict[str, dict[str, int]] = {}
     removed = dict.fromkeys(index.texts_per_set, 0)
     exact = ExactDeduplicator()  # across inputs: the first occurrence in config order wins
-    per_input: list[pl.DataFrame] = []
-    for position, item in enumerate(inputs):
-        split_stats = stats.setdefault(item.spec.split, dict.fromkeys(("loaded", "normalize", "duplicate", "decontamination", "cap", "final"), 0))
-        slices = list(_candidates(item, position, index, seed, num_proc, exact, split_stats, removed, rejects))
-        item.frame = item.frame.clear()
-        per_input.append(pl.concat(slices) if slices else pl.DataFrame(schema=_CANDIDATE_SCHEMA))
-
-    splits: list[pl.DataFrame] = []
-    cap_rejects: list[pl.DataFrame] = []
-    for split in dict.fromkeys(item.spec.split for item in inputs):
-        chosen = []
+    with tempfile.TemporaryDirectory(prefix="luth_sft_mixture_") as scratch:
+        keys: list[pl.DataFrame] = []
+        conversations: list[pl.DataFrame] = []
         for position, item in enumerate(inputs):
-            if item.spec.split == split and per_input[position].height:
-                rows, capped = _capped(per_input[position], item.spec, split, stats[split])
-                per_input[position] = per_input[position].clear()
-                chosen.append(rows)
-                cap_rejects.append(capped)
-        if not chosen:
-            continue
-        rows = pl.concat(chosen)
-        # Deterministic shuffle within the split: order by a seeded hash of the final id.
-        order = pl.Series([_stable_rank(row_id, seed + 1) for row_id in rows["id"].to_list()], dtype=pl.UInt64)
-        splits.append(rows.with_columns(_order=order).sort("_order", maintain_order=True).select(list(SFT_SCHEMA)))
-        stats[split]["final"] = splits[-1].height
+            split_stats = stats.setdefault(item.spec.split, dict.fromkeys(("loaded", "normalize", "duplicate", "decontamination", "cap", "final"), 0))
+            for frame in _candidates(item, position, index, seed, num_proc, exact, split_stats, removed, rejects):
+                path = Path(scratch) / f"{len(keys):06d}.arrow"
+                frame.select("messages").write_ipc(path, compression="uncompressed")  # uncompressed: memory-mappable
+                conversations.append(pl.read_ipc(path, memory_map=True))
+                keys.append(frame.drop("messages"))
+            item.frame = item.frame.clear()
+        offset, candidates = 0, []
+        for frame in keys:  # `_row`: the row's position in the spilled conversations
+            candidates.append(frame.with_columns(_row=pl.int_range(offset, offset + frame.height, dtype=pl.Int64)))
+            offset += frame.height
 
-    frame = pl.concat(splits) if splits else pl.DataFrame(schema=SFT_SCHEMA)
+        schema = {**{c: t for c, t in _CANDIDATE_SCHEMA.items() if c != "messages"}, "_row": pl.Int64}
+        candidates = pl.concat(candidates) if candidates else pl.DataFrame(schema=schema)
+        splits: list[pl.DataFrame] = []
+        cap_rejects: list[pl.DataFrame] = []
+        for split in dict.fromkeys(item.spec.split for item in inputs):
+            chosen = []
+            for position, item in enumerate(inputs):
+                mine = candidates.filter(pl.col("_input") == position)
+                if item.spec.split == split and mine.height:
+                    rows, capped = _capped(mine, item.spec, split, stats[split])
+                    chosen.append(rows)
+                    cap_rejects.append(capped)
+            if not chosen:
+                continue
+            rows = pl.concat(chosen)
+            # Deterministic shuffle within the split: order by a seeded hash of the final id.
+            order = pl.Series([_stable_rank(row_id, seed + 1) for row_id in rows["id"].to_list()], dtype=pl.UInt64)
+            splits.append(rows.with_columns(_order=order).sort("_order", maintain_order=True))
+            stats[split]["final"] = splits[-1].height
+
+        if splits:
+            selection = pl.concat(splits)
+            messages = pl.concat(conversations)["messages"].gather(selection["_row"])  # the one copy of the text
+            frame = selection.with_columns(messages=messages).select(list(SFT_SCHEMA))
+        else:
+            frame = pl.DataFrame(schema=SFT_SCHEMA)
     reject_frame = pl.concat([pl.DataFrame(rejects, schema=REJECT_SCHEMA) if rejects else pl.DataFrame(schema=REJECT_SCHEMA)]
                              + [c.cast(REJECT_SCHEMA) for c in cap_rejects])
     return MixtureResult(frame, reject_frame, stats, removed, list(missing or []))
