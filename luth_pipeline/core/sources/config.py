@@ -7,6 +7,15 @@ from typing import Literal
 from pydantic import model_validator
 
 from luth_pipeline.core.config.base import StrictModel
+from luth_pipeline.core.llm.config import StageLLMConfig
+
+
+class SourceJudgeConfig(StageLLMConfig):
+    """Upstream's LLM judge on a source's pairs (Luth src/data/filtering.py on openhermes-fr):
+    the prompt template (`system` + `user` with `{{question}}` and `{{answer}}`) answers True
+    (keep) or False (reject `judge_false`); a reply with no verdict is a reject with its reason."""
+
+    prompt: str  # a prompt template file, e.g. configs/prompts/openhermes_judge.yaml
 
 
 class SourceConfig(StrictModel):
@@ -42,6 +51,8 @@ class SourceConfig(StrictModel):
     where: dict[str, str | int | float | bool] = {}
     # Which turns language ID reads (system prompts are boilerplate and never read).
     language_id_on: Literal["all", "user", "assistant"] = "all"
+    # The LLM judge `french_samples` runs last, on rows that passed every other filter; unset = none.
+    llm_judge: SourceJudgeConfig | None = None
 
     @model_validator(mode="after")
     def _columns_named(self) -> "SourceConfig":

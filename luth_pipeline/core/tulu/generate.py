@@ -20,6 +20,7 @@ from luth_pipeline.core.llm.client import GenerationStats, LLMClient
 from luth_pipeline.core.llm.config import StageLLMConfig
 from luth_pipeline.core.llm.progress import ProgressUpdate
 from luth_pipeline.core.llm.types import ERROR, UNPARSEABLE, LLMRequest, LLMResponse
+from luth_pipeline.core.llm.verdict import clean_reply, failed_verdict_reason, verdict_parser
 from luth_pipeline.core.text.chat import MESSAGES_DTYPE as MESSAGES
 from luth_pipeline.core.tulu.checks import format_mismatch, french_probability, is_refusal
 from luth_pipeline.core.tulu.config import AnswerChecks, JudgeConfig, TranslationChecks
@@ -27,7 +28,6 @@ from luth_pipeline.core.tulu.prompts import PromptTemplate
 
 REJECT_SCHEMA = {"id": pl.String, "source_id": pl.String, "source": pl.String, "step": pl.String,
                  "reason": pl.String, "detail": pl.String, "text": pl.String}
-_THINK = re.compile(r"^\s*<think>.*?</think>\s*", re.S)
 _ECHOED_HEADER = re.compile(r"^\s*(PROMPT TO TRANSLATE|PROMPT À TRADUIRE|INVITE À TRADUIRE)\s*:\s*\n?", re.I)
 
 Progress = Callable[[ProgressUpdate], None] | None
@@ -42,11 +42,6 @@ class StepResult:
     @property
     def reasons(self) -> Counter:
         return Counter(self.rejects["reason"].to_list())
-
-
-def clean_reply(text: str) -> str:
-    """Drop an empty `<think></think>` block (Qwen3, thinking off) and surrounding whitespace."""
-    return _THINK.sub("", text).strip()
 
 
 def _request(stage: StageLLMConfig, messages, row_id: str, max_tokens: int | None = None) -> LLMRequest:
@@ -117,21 +112,6 @@ def translate_prompts(prompts: pl.DataFrame, client: LLMClient, stage: StageLLMC
                       {"translate": result.stats})
 
 
-def parse_verdict(text: str) -> bool | None:
-    """Upstream's rule: "true" anywhere → keep, "false" → drop; neither → unparsable (None)."""
-    lowered = clean_reply(text).lower()
-    has_true, has_false = "true" in lowered or "vrai" in lowered, "false" in lowered or "faux" in lowered
-    return None if has_true == has_false else has_true
-
-
-def verdict_parser(text: str) -> bool:
-    """The judge's parser for the LLM client: a reply without a verdict is `unparseable`."""
-    verdict = parse_verdict(text)
-    if verdict is None:
-        raise ValueError(f"no True/False verdict in {clean_reply(text)[:80]!r}")
-    return verdict
-
-
 def answer_prompts(prompts_fr: pl.DataFrame, client: LLMClient, stage: StageLLMConfig, template: PromptTemplate,
                    checks: AnswerChecks, judge_client: LLMClient | None = None, judge: JudgeConfig | None = None,
                    judge_template: PromptTemplate | None = None, on_progress: Progress = None) -> StepResult:
@@ -170,9 +150,7 @@ def answer_prompts(prompts_fr: pl.DataFrame, client: LLMClient, stage: StageLLMC
             if reply.status == UNPARSEABLE and judge.keep_unparsable:
                 pass  # kept without a verdict, as configured
             else:
-                reason = "judge_unparsable" if reply.status == UNPARSEABLE else f"judge_{reply.status}" \
-                    if reply.status != ERROR else "llm_error"
-                _reject(rejects, row, "judge", reason, reply.error or "", text)
+                _reject(rejects, row, "judge", failed_verdict_reason(reply), reply.error or "", text)
                 continue
         if verdict is False:
             _reject(rejects, row, "judge", "judge_false", clean_reply(raw or ""), text)

@@ -1,15 +1,21 @@
-"""french_samples: the rows of each source that are French, non-empty, of sane length and unique."""
+"""french_samples: the rows of each source that are French, non-empty, of sane length and unique
+(and, for a source with `llm_judge`, accepted by upstream's LLM judge)."""
+
+import contextlib
 
 import dagster as dg
 
 from luth_pipeline.core.french import default_steps, run_filters
+from luth_pipeline.core.french.judge import LLMJudge, load_judge_template
 from luth_pipeline.core.french.report import FRENCH_SCHEMA, REJECT_COLUMNS, frame, language_histogram_png, steps_markdown
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata, inline_image, rejects_preview
 from luth_pipeline.defs.partitions import source_partitions
+from luth_pipeline.defs.tulu.metadata import llm_metadata
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
+from luth_pipeline.resources.llm import LLMClientResource
 
 ASSET = "french_samples"
 UPSTREAM = "raw_multilingual_dumps"
@@ -25,7 +31,10 @@ DESCRIPTIONS = {
 def _code_version() -> str:
     profile = current_profile()
     turns = {name: cfg.language_id_on for name, cfg in profile.sources.items()}
-    return code_version("french", profile.french, turns)
+    judges = {name: cfg.llm_judge for name, cfg in profile.sources.items() if cfg.llm_judge}
+    endpoints = {name: profile.llm.endpoints.get(j.endpoint) for name, j in judges.items()}
+    prompts = [p for j in judges.values() if (p := profile.resolve_path(j.prompt)).is_file()]  # editing one makes it stale
+    return code_version("french", profile.french, turns, judges, endpoints, files=prompts)
 
 
 @dg.asset(
@@ -39,13 +48,14 @@ def _code_version() -> str:
         "French rows of each source: chat schema and length filters, the per-turn French rule (every turn or "
         "paragraph long enough to judge is French per fastText lid.176, short turns judged with the whole chat; "
         "code reduced to its comments, LaTeX/URLs/numbers/emoji ignored), exact dedup on normalized text "
-        "and MinHash near-dedup. Each row keeps the filters it passed and its French probability; rejected rows "
+        "and MinHash near-dedup; a source with `llm_judge` (openhermes_fr in the gpu profile) then goes through "
+        "upstream's True/False LLM judge (Qwen3-32B). Each row keeps the filters it passed and its French probability; rejected rows "
         "go to the `rejects` table with their reason."
     ),
 )
 @one_writer_per_partition
 def french_samples(
-    context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage
+    context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage, llm: LLMClientResource
 ) -> dg.MaterializeResult:
     profile, store = luth_config.values, luth_storage.store
     name = context.partition_key
@@ -55,7 +65,17 @@ def french_samples(
         for row in raw.iter_rows(named=True)
     ]
     turns = profile.sources[name].language_id_on
-    result = run_filters(rows, default_steps(profile.french), turns, logger=context.log)
+    judge_cfg = profile.sources[name].llm_judge
+    steps, judge = default_steps(profile.french), None
+    with llm.client(profile, judge_cfg, logger=context.log) if judge_cfg else contextlib.nullcontext() as client:
+        if judge_cfg:
+            template = load_judge_template(profile.resolve_path(judge_cfg.prompt), f"sources.{name}.llm_judge.prompt")
+            steps.append(judge := LLMJudge(client, judge_cfg, template))
+        result = run_filters(rows, steps, turns, logger=context.log)
+    if judge is not None and judge.stats is not None:
+        from luth_pipeline.core.llm.client import GenerationResult
+
+        GenerationResult([], judge.stats).check_failure_rate(profile.llm.max_failure_rate, desc=f"{name} llm_judge")
     data = frame(result.kept, FRENCH_SCHEMA)
     rejects = frame(result.rejected, {**FRENCH_SCHEMA, **REJECT_COLUMNS})
     uri = store.write(data, ASSET, name)
@@ -79,6 +99,8 @@ def french_samples(
         "language_plot_path": dg.MetadataValue.path(plot_uri),
         "rejects_path": dg.MetadataValue.path(rejects_uri),
         "rejects_preview": rejects_preview(rejects, ["id", "reason", "reason_detail", "messages"], per_reason=2),
+        "llm_judge": "off" if judge is None else f"{judge_cfg.endpoint}/{judge_cfg.model}",
+        **(llm_metadata("judge", judge.stats) if judge is not None and judge.stats is not None else {}),
     })
 
 

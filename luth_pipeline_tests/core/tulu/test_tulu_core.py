@@ -7,9 +7,10 @@ import pytest
 
 from luth_pipeline.core.config import load_profile
 from luth_pipeline.core.llm.types import LLMResponse
+from luth_pipeline.core.llm.verdict import parse_verdict
 from luth_pipeline.core.tulu.checks import format_mismatch, french_probability, is_refusal
 from luth_pipeline.core.tulu.config import TranslationChecks, TuluSourceConfig
-from luth_pipeline.core.tulu.generate import parse_verdict, translate_prompts
+from luth_pipeline.core.tulu.generate import translate_prompts
 from luth_pipeline.core.tulu.load import load_prompts
 from luth_pipeline.core.tulu.prompts import PromptTemplate
 from luth_pipeline_tests.conftest import FIXTURES

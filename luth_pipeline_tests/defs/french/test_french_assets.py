@@ -48,8 +48,32 @@ def test_raw_then_french_materialize_and_checks_pass(luth_resources, source):
     assert set(french["parent_id"]) <= set(raw["id"]) and set(french["parent_asset"]) == {"raw_multilingual_dumps"}
     assert french["id"].str.starts_with(f"french/{source}/").all()
     assert (french["french_probability"] >= 0.5).all() and (french["language"] == "fr").all()
-    assert french["filters_passed"].list.len().min() == 5
+    assert french["filters_passed"].list.len().min() == (6 if source == "openhermes_fr" else 5)  # + llm_judge
     assert rejects["reason"].null_count() == 0
+
+
+def test_openhermes_goes_through_the_llm_judge_answered_from_the_fixture_verdicts(luth_resources):
+    """Upstream filtering.py on the local profile: every row that passed the other filters is judged
+    (shipped verdicts, no call to the tiny model); False rows are rejects `judge_false`."""
+    result = dg.materialize([raw_multilingual_dumps, french_samples], resources=luth_resources,
+                            partition_key="openhermes_fr")
+    assert result.success
+    store = luth_resources["luth_storage"].store
+    french = store.read("french_samples", "openhermes_fr")
+    rejects = store.read("french_samples", "openhermes_fr", table="rejects")
+    meta = _metadata(result, "french_samples")
+    judged = rejects.filter(pl.col("filters_passed").list.contains("near_dedup"))
+    assert set(judged["reason"]) == {"judge_false"} and judged.height == 15
+    assert set(judged["reason_detail"]) == {"False"}
+    assert meta["rejected_by_reason"]["judge_false"] == 15
+    assert meta["llm_judge"] == "local/tiny"
+    assert meta["llm/judge/requests"] == french.height + 15 == 152
+    assert meta["llm/judge/cache_hits"] == 152 and meta["llm/judge/calls_made"] == 0
+    assert "llm_judge" in meta["filter_steps"] and french["filters_passed"].list.contains("llm_judge").all()
+    # what the judge rejects: the code pairs and the technology questions (the fixture's verdicts)
+    questions = [m[0]["content"] for m in judged["messages"].to_list()]
+    assert any("Python" in q for q in questions) and "Comment fonctionne un réseau Wi-Fi ?" not in \
+        [m[0]["content"] for m in french["messages"].to_list()]
 
 
 def test_duplicate_raw_ids_fail_the_duplicate_id_check(luth_resources):
