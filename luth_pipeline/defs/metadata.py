@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import polars as pl
+
+if TYPE_CHECKING:
+    from luth_pipeline.core.llm.client import GenerationStats
 
 # Columns every chat table carries (CONTRACTS: chat dataset tables).
 PROVENANCE_COLUMNS = ("id", "messages", "source", "source_id", "parent_asset", "parent_id")
@@ -134,3 +138,11 @@ def latest_materialization(instance: dg.DagsterInstance, asset: str, partition: 
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None), limit=1
     ).records
     return records[0] if records else None
+
+
+def llm_metadata(step: str, stats: GenerationStats) -> dict:
+    """LLM usage of one step (calls vs cache hits, failures by reason, tokens, cost) as `llm/<step>/…`."""
+    out = {f"llm/{step}/{k}": v for k, v in stats.as_metadata().items()}
+    if stats.failures:
+        out[f"llm/{step}/failure_reasons"] = dg.MetadataValue.json(dict(stats.failures))
+    return out

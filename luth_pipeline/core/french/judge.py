@@ -16,7 +16,7 @@ from luth_pipeline.core.llm.types import LLMRequest
 from luth_pipeline.core.llm.verdict import clean_reply, failed_verdict_reason, verdict_parser
 from luth_pipeline.core.sources.config import SourceJudgeConfig
 from luth_pipeline.core.text.chat import read_turns
-from luth_pipeline.core.tulu.prompts import PromptTemplate
+from luth_pipeline.core.llm.prompts import PromptTemplate
 
 
 def load_judge_template(path: Path, key: str) -> PromptTemplate:

@@ -24,7 +24,7 @@ from luth_pipeline.core.llm.verdict import clean_reply, failed_verdict_reason, v
 from luth_pipeline.core.text.chat import MESSAGES_DTYPE as MESSAGES
 from luth_pipeline.core.tulu.checks import format_mismatch, french_probability, is_refusal
 from luth_pipeline.core.tulu.config import AnswerChecks, JudgeConfig, TranslationChecks
-from luth_pipeline.core.tulu.prompts import PromptTemplate
+from luth_pipeline.core.llm.prompts import PromptTemplate
 
 REJECT_SCHEMA = {"id": pl.String, "source_id": pl.String, "source": pl.String, "step": pl.String,
                  "reason": pl.String, "detail": pl.String, "text": pl.String}

@@ -11,7 +11,7 @@ from luth_pipeline.core.french.report import FRENCH_SCHEMA, REJECT_COLUMNS, fram
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata, inline_image, rejects_preview
 from luth_pipeline.defs.partitions import source_partitions
-from luth_pipeline.defs.tulu.metadata import llm_metadata
+from luth_pipeline.defs.metadata import llm_metadata
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage

@@ -9,11 +9,12 @@ import dagster as dg
 from luth_pipeline.core.llm.factory import endpoint_of
 from luth_pipeline.core.tulu.generate import answer_prompts, translate_prompts
 from luth_pipeline.core.tulu.load import load_prompts
-from luth_pipeline.core.tulu.prompts import PromptTemplate
+from luth_pipeline.core.llm.prompts import PromptTemplate
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata
 from luth_pipeline.defs.scale_out import gpu_pool, step_tags
-from luth_pipeline.defs.tulu.metadata import length_plot, llm_metadata, rejects_metadata
+from luth_pipeline.defs.metadata import llm_metadata
+from luth_pipeline.defs.tulu.metadata import length_plot, rejects_metadata
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage

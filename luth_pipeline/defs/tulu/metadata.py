@@ -1,5 +1,5 @@
-"""Metadata of the Tulu assets: LLM usage (calls vs cache hits, failures, tokens, cost), reject
-counts, and a length plot embedded inline."""
+"""Metadata of the Tulu assets: reject counts and a length plot embedded inline (LLM usage:
+`defs.metadata.llm_metadata`, shared with the French judge)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from luth_pipeline.core.llm.client import GenerationStats
 from luth_pipeline.core.plots import png_bytes, pyplot
 from luth_pipeline.defs.metadata import inline_image
-
-
-def llm_metadata(step: str, stats: GenerationStats) -> dict:
-    out = {f"llm/{step}/{k}": v for k, v in stats.as_metadata().items()}
-    if stats.failures:
-        out[f"llm/{step}/failure_reasons"] = dg.MetadataValue.json(dict(stats.failures))
-    return out
 
 
 def rejects_metadata(rejects: pl.DataFrame) -> dict:

@@ -12,7 +12,7 @@ from luth_pipeline.core.tulu.checks import format_mismatch, french_probability, 
 from luth_pipeline.core.tulu.config import TranslationChecks, TuluSourceConfig
 from luth_pipeline.core.tulu.generate import translate_prompts
 from luth_pipeline.core.tulu.load import load_prompts
-from luth_pipeline.core.tulu.prompts import PromptTemplate
+from luth_pipeline.core.llm.prompts import PromptTemplate
 from luth_pipeline_tests.conftest import FIXTURES
 
 

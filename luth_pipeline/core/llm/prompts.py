@@ -22,7 +22,7 @@ class PromptTemplate:
     def load(cls, directory: Path, name: str) -> "PromptTemplate":
         path = Path(directory) / f"{name}.yaml"
         if not path.is_file():
-            raise FileNotFoundError(f"prompt template {path} does not exist (set `tulu.prompts_dir` in the profile)")
+            raise FileNotFoundError(f"prompt template {path} does not exist (check the stage's prompts directory or prompt name in the profile)")
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         unknown = set(data) - {"system", "user"}
         if "user" not in data or unknown:
