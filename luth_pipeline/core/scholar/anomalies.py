@@ -121,7 +121,8 @@ class DuplicateIndex:
 
 def check_exercise(row: dict, config: FilterConfig, duplicates: DuplicateIndex) -> str | None:
     """The first reason to reject a refined exercise, or None when it passes every check."""
-    question, context, answer = row["question"].strip(), row["context"].strip(), row["answer"].strip()
+    # A null field (a reply that left it out) is an empty one: rejected with its reason, never a crash.
+    question, context, answer = ((row.get(field) or "").strip() for field in ("question", "context", "answer"))
     checks: list[tuple[str, Callable[[], str | None]]] = [
         ("empty", lambda: "no question" if not question else None),
         ("answerless", lambda: "no answer in the correction" if len(answer) < config.min_answer_chars else None),

@@ -24,6 +24,8 @@ def test_a_good_exercise_passes():
 
 @pytest.mark.parametrize("changes, check_name", [
     ({"question": "  "}, "empty"),
+    ({"question": None}, "empty"),  # a null field is a reject with its reason, not a TypeError
+    ({"answer": None}, "answerless"),
     ({"answer": ""}, "answerless"),
     ({"answer": "On trouve $f'(x) = (1-x)e^{-x}."}, "latex"),  # odd number of $
     ({"answer": "On trouve $\\frac{1}{2$ donc la dérivée est négative."}, "latex"),  # unbalanced brace
