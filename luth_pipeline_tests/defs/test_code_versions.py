@@ -52,3 +52,16 @@ def test_editing_a_stages_code_or_data_changes_only_that_stages_versions(tmp_pat
     fixture.write_text(fixture.read_text() + fixture.read_text().splitlines()[0] + "\n")
     edited_data = _code_versions(root)
     assert _changed(edited_code, edited_data) == {"raw_multilingual_dumps"}
+
+
+def test_editing_a_shared_library_marks_the_stages_that_import_it(tmp_path):
+    from luth_pipeline.defs.versions import used_libraries
+
+    root = _copy_of_the_project(tmp_path / "project")
+    original = _code_versions(root)
+    langid = root / "luth_pipeline" / "core" / "text" / "langid.py"
+    langid.write_text(langid.read_text() + "\n# an edit\n")
+    changed = _changed(original, _code_versions(root))
+    assert "french_samples" in changed and "raw_multilingual_dumps" in changed  # both validate chats with core/text
+    assert not changed & {"finetuned_checkpoint", "merged_checkpoint", "benchmark_scores", "eval_report"}
+    assert changed == {key for key, version in original.items() if "text" in used_libraries(version.split("-")[0])}
