@@ -1,7 +1,6 @@
 """The openhermes_fr LLM judge step (upstream filtering.py) through the real client and a loopback
 OpenAI server, and the shipped fixture verdicts staying in sync with the local profile."""
 
-import importlib.util
 
 from luth_pipeline.core.config import load_profile
 from luth_pipeline.core.french.filters import run_filters
@@ -54,11 +53,9 @@ def test_judge_keeps_true_and_rejects_false_garbage_and_cut_verdicts_with_their_
 
 
 def test_shipped_judge_verdicts_match_template_fixture_rows_and_local_profile():
-    path = FIXTURES / "french" / "build_judge_cache.py"
-    spec = importlib.util.spec_from_file_location("build_judge_cache", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    expected = module.render(module.build_entries(load_profile("local")))
+    from luth_pipeline_tests.fixtures.french import build_judge_cache
+
+    expected = build_judge_cache.render(build_judge_cache.build_entries(load_profile("local")))
     assert (FIXTURES / "french" / "openhermes_judge_responses.jsonl").read_text(encoding="utf-8") == expected, \
         "openhermes_judge_responses.jsonl is stale: run luth_pipeline_tests/fixtures/french/build_judge_cache.py"
     assert expected.count('"text": "False"') == 15 and expected.count('"text": "True"') == 137

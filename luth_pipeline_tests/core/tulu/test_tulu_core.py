@@ -1,6 +1,5 @@
 """Tulu core: checks, templates, dedup, and the shipped fixture cache staying in sync."""
 
-import importlib.util
 
 import polars as pl
 import pytest
@@ -96,11 +95,9 @@ def test_translation_rejects_carry_the_reason():
 
 
 def test_shipped_fixture_cache_matches_templates_and_local_profile():
-    path = FIXTURES / "tulu" / "build_response_cache.py"
-    spec = importlib.util.spec_from_file_location("build_response_cache", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    expected = module.render(module.build_entries(load_profile("local")))
+    from luth_pipeline_tests.fixtures.tulu import build_response_cache
+
+    expected = build_response_cache.render(build_response_cache.build_entries(load_profile("local")))
     assert (FIXTURES / "tulu" / "responses.jsonl").read_text(encoding="utf-8") == expected, \
         "responses.jsonl is stale: run luth_pipeline_tests/fixtures/tulu/build_response_cache.py"
     assert expected.count("\n") >= 120  # ≥ 40 prompts × (translation, answer, verdict)
