@@ -50,7 +50,7 @@ SPLITS = {
 }
 MEAN_TOKENS = 593  # 338M tokens / 570,623 conversations
 SEQUENCE_LEN = 16_384
-FIXTURES = Path(__file__).resolve().parents[1] / "luth_pipeline_tests" / "fixtures" / "sources"
+FIXTURES = Path(__file__).resolve().parents[1] / "luth_pipeline" / "demo_data" / "sources"
 
 
 class PeakRSS:

@@ -47,12 +47,12 @@ def efficiencies(lengths: np.ndarray, capacity: int, batch_size: int) -> dict[st
 
 def fixture_conversations() -> list[list[dict]]:
     import json
-    from pathlib import Path
 
     from luth_pipeline.core.sft.normalize import RejectedRow, normalize_messages
+    from luth_pipeline.demo_data import DEMO_DATA
 
     conversations = []
-    for file in sorted((Path(__file__).resolve().parents[1] / "luth_pipeline_tests" / "fixtures" / "sources").glob("*.jsonl")):
+    for file in sorted((DEMO_DATA / "sources").glob("*.jsonl")):
         for line in file.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             if "messages" in row:

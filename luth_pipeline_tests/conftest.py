@@ -15,7 +15,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from luth_pipeline.core.config import load_profile  # noqa: E402
 from luth_pipeline.core.models import resolve_base_model  # noqa: E402
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent / "fixtures"  # test-only data and the generators; the demo data: luth_pipeline.demo_data
 
 
 @pytest.fixture(scope="session")

@@ -128,7 +128,7 @@ def test_unknown_endpoint_and_missing_key_name_are_named(tmp_path):
 def test_local_profile_plans_without_downloads_from_the_hub(capsys):
     rc, out, err = _run(capsys, "--profile", "local")
     assert rc == 0, err
-    assert "hf://" not in out and "luth_pipeline_tests/fixtures/sources" in out
+    assert "hf://" not in out and "luth_pipeline/demo_data/sources" in out
 
 
 def test_plan_for_chosen_base_models(capsys, tmp_path):

@@ -20,7 +20,7 @@ def _copy_of_the_project(root: Path) -> Path:
     root.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
-    for part in ("luth_pipeline", "configs", "luth_pipeline_tests/fixtures"):
+    for part in ("luth_pipeline", "configs"):  # the demo data ships in the package: no test tree needed
         shutil.copytree(REPO / part, root / part, ignore=ignore)
     return root
 
@@ -48,7 +48,7 @@ def test_editing_a_stages_code_or_data_changes_only_that_stages_versions(tmp_pat
     edited_code = _code_versions(root)
     assert _changed(original, edited_code) == {"merged_checkpoint"}
 
-    fixture = root / "luth_pipeline_tests" / "fixtures" / "sources" / "aya_dataset.jsonl"
+    fixture = root / "luth_pipeline" / "demo_data" / "sources" / "aya_dataset.jsonl"
     fixture.write_text(fixture.read_text() + fixture.read_text().splitlines()[0] + "\n")
     edited_data = _code_versions(root)
     assert _changed(edited_code, edited_data) == {"raw_multilingual_dumps"}

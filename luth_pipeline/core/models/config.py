@@ -23,7 +23,7 @@ class TinyModelSpec(StrictModel):
     max_position_embeddings: int = 4096
     seed: int = 0
     # Globs (relative to the repo root) of JSONL/JSON files whose strings train the tokenizer.
-    tokenizer_corpus: list[str] = ["luth_pipeline_tests/fixtures/sources/*.jsonl"]
+    tokenizer_corpus: list[str] = ["luth_pipeline/demo_data/sources/*.jsonl"]
 
 
 class BaseModelSpec(StrictModel):

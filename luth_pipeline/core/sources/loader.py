@@ -53,8 +53,8 @@ def open_dataset(name: str, cfg: SourceConfig, resolve_path: Callable[[str], Pat
         files = [str(resolve_path(f)) for f in listed]
         missing = [f for f in files if not Path(f).is_file()]
         if missing:
-            raise ConfigError(f"sources.{name}.data_files: {missing} not found; fix the path or regenerate the fixtures "
-                              "(python -m luth_pipeline_tests.fixtures.make_source_fixtures)")
+            raise ConfigError(f"sources.{name}.data_files: {missing} not found; fix the path (the `local` profile's "
+                              "files ship in luth_pipeline/demo_data/sources/; README.md there says how they are made)")
         suffixes = {Path(f).suffix for f in files}
         builder = _BUILDERS.get(suffixes.pop()) if len(suffixes) == 1 else None
         if builder is None:

@@ -10,7 +10,7 @@ from luth_pipeline.core.llm.cache import LayeredCache, SQLiteResponseCache
 from luth_pipeline.core.llm.client import LLMClient
 from luth_pipeline.core.llm.config import EndpointConfig
 from luth_pipeline.core.sources.config import SourceJudgeConfig
-from luth_pipeline_tests.conftest import FIXTURES
+from luth_pipeline.demo_data import DEMO_DATA
 from luth_pipeline_tests.servers import OpenAIChatServer
 
 PROMPT = "configs/prompts/openhermes_judge.yaml"
@@ -56,6 +56,6 @@ def test_shipped_judge_verdicts_match_template_fixture_rows_and_local_profile():
     from luth_pipeline_tests.fixtures.french import build_judge_cache
 
     expected = build_judge_cache.render(build_judge_cache.build_entries(load_profile("local")))
-    assert (FIXTURES / "french" / "openhermes_judge_responses.jsonl").read_text(encoding="utf-8") == expected, \
+    assert (DEMO_DATA / "french" / "openhermes_judge_responses.jsonl").read_text(encoding="utf-8") == expected, \
         "openhermes_judge_responses.jsonl is stale: run luth_pipeline_tests/fixtures/french/build_judge_cache.py"
     assert expected.count('"text": "False"') == 15 and expected.count('"text": "True"') == 137

@@ -3,15 +3,15 @@
 import hashlib
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
 
 from luth_pipeline.core.scholar.config import DownloadConfig
 from luth_pipeline.core.scholar.download import BlobStore, FetchFailure, fetch, make_client
+from luth_pipeline.demo_data import DEMO_DATA
 
-PDF = (Path(__file__).parents[2] / "fixtures" / "scholar" / "pdfs" / "bac-2022-svt-metropole-sujet.pdf").read_bytes()
+PDF = (DEMO_DATA / "scholar" / "pdfs" / "bac-2022-svt-metropole-sujet.pdf").read_bytes()
 
 
 class PdfServer:

@@ -9,8 +9,10 @@ from luth_pipeline.core.scholar.config import PdfLimits, ScholarConfig
 from luth_pipeline.core.scholar.download import BlobStore
 from luth_pipeline.core.scholar.inventory import build_inventory
 from luth_pipeline.core.scholar.pdf import PdfRejected, read_pdf
+from luth_pipeline.demo_data import DEMO_DATA
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "scholar"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "scholar"  # the corrupt-PDF suite (test data)
+PDFS = DEMO_DATA / "scholar" / "pdfs"  # the demo exams
 EXPECTED = json.loads((FIXTURES / "corrupt" / "EXPECTED.json").read_text())
 
 
@@ -36,7 +38,7 @@ def test_limits_are_knobs_not_constants():
 
 
 def test_fixture_exam_text_and_the_scanned_page_as_image():
-    info, pages = read_pdf((FIXTURES / "pdfs" / "bac-2024-maths-metropole-sujet.pdf").read_bytes(), PdfLimits())
+    info, pages = read_pdf((PDFS / "bac-2024-maths-metropole-sujet.pdf").read_bytes(), PdfLimits())
     assert (info.page_count, info.text_pages, info.image_pages) == (3, 2, 1)
     assert "Exercice 1" in pages[0].text and "u0 = 2" in pages[0].text and "ℕ" in pages[0].text
     assert "f(x) = x e−x" in pages[1].text
@@ -46,7 +48,7 @@ def test_fixture_exam_text_and_the_scanned_page_as_image():
 
 
 def test_one_bad_file_never_stops_the_others(tmp_path):
-    good = FIXTURES / "pdfs"
+    good = PDFS
     lines = ["exams:"]
     for i, name in enumerate(sorted(EXPECTED)):
         lines += [f"  - {{id: bad-{i}, level: Bac, contest: x, subject: maths, year: 2020,",

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import polars as pl
 
 from luth_pipeline.core.storage import DatasetStore
+from luth_pipeline.demo_data import DEMO_DATA
 
-SOURCES = Path(__file__).resolve().parents[2] / "fixtures" / "sources"
-EVAL = Path(__file__).resolve().parents[2] / "fixtures" / "eval"
+SOURCES = DEMO_DATA / "sources"
+EVAL = DEMO_DATA / "eval"
 
 
 def chat_table(asset: str, source: str, conversations: list[list[dict]], start: int = 0) -> pl.DataFrame:

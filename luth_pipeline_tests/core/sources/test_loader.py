@@ -7,9 +7,10 @@ import pytest
 import yaml
 
 from luth_pipeline.core.config import ConfigError, load_profile
+from luth_pipeline.core.config.profile import REPO_ROOT
 from luth_pipeline.core.sources import MalformedRow, load_source, reservoir_sample, to_messages
 from luth_pipeline.core.sources.config import SourceConfig
-from luth_pipeline_tests.conftest import FIXTURES
+from luth_pipeline.demo_data import DEMO_DATA
 
 SOURCES = ["smoltalk2", "aya_dataset", "croissantllm", "openhermes_fr"]
 
@@ -34,7 +35,7 @@ def test_fixture_source_normalizes_to_chat_rows(local_profile, name):
 
 def test_where_drops_rows_and_ids_keep_the_original_index(local_profile):
     cfg = local_profile.sources["openhermes_fr"]
-    path = FIXTURES / "sources" / "openhermes_fr.jsonl"
+    path = DEMO_DATA / "sources" / "openhermes_fr.jsonl"
     raw = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     loaded = load_source("openhermes_fr", cfg, local_profile.resolve_path)
     bad = [i for i, r in enumerate(raw) if r["bad_entry"]]
@@ -45,7 +46,7 @@ def test_where_drops_rows_and_ids_keep_the_original_index(local_profile):
 
 
 def test_aya_keeps_french_rows_only(local_profile):
-    raw = [json.loads(line) for line in (FIXTURES / "sources" / "aya_dataset.jsonl").read_text(encoding="utf-8").splitlines()]
+    raw = [json.loads(line) for line in (DEMO_DATA / "sources" / "aya_dataset.jsonl").read_text(encoding="utf-8").splitlines()]
     loaded = load_source("aya_dataset", local_profile.sources["aya_dataset"], local_profile.resolve_path)
     french = {str(i) for i, r in enumerate(raw) if r["language_code"] == "fra"}
     assert {r["source_id"] for r in loaded.rows + loaded.rejects} == french
@@ -87,7 +88,7 @@ def test_reservoir_sample_keeps_everything_below_the_cap():
 
 
 def test_several_splits_are_read_in_order_with_split_in_the_id(local_profile, tmp_path):
-    lines = (FIXTURES / "sources" / "smoltalk2.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = (DEMO_DATA / "sources" / "smoltalk2.jsonl").read_text(encoding="utf-8").splitlines()
     (tmp_path / "a.jsonl").write_text("\n".join(lines[:30]) + "\n", encoding="utf-8")
     (tmp_path / "b.jsonl").write_text("\n".join(lines[30:50]) + "\n", encoding="utf-8")
     cfg = local_profile.sources["smoltalk2"].model_copy(
@@ -101,7 +102,7 @@ def test_several_splits_are_read_in_order_with_split_in_the_id(local_profile, tm
 @pytest.mark.parametrize(("source", "field", "named"), [("aya_dataset", "split", "sources.aya_dataset.split"),
                                                      ("croissantllm", "messages_column", "sources.croissantllm")])
 def test_a_required_source_field_left_unset_fails_at_profile_load(tmp_path, source, field, named):
-    raw = yaml.safe_load((FIXTURES.parents[1] / "configs" / "profiles" / "local.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load((REPO_ROOT / "configs" / "profiles" / "local.yaml").read_text(encoding="utf-8"))
     del raw["sources"][source][field]
     bad = tmp_path / "unset.yaml"
     bad.write_text(yaml.safe_dump(raw), encoding="utf-8")
@@ -136,7 +137,7 @@ def test_missing_data_file_names_the_key(local_profile):
 
 
 def test_typo_in_a_source_key_fails_at_profile_load(tmp_path):
-    text = (FIXTURES.parents[1] / "configs" / "profiles" / "local.yaml").read_text(encoding="utf-8")
+    text = (REPO_ROOT / "configs" / "profiles" / "local.yaml").read_text(encoding="utf-8")
     bad = tmp_path / "typo.yaml"
     bad.write_text(text.replace("messages_column: messages", "mesages_column: messages"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"sources\.smoltalk2\.mesages_column"):

@@ -7,7 +7,6 @@ Conversations come from the shipped source fixtures; tokenization + assistant-on
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import polars as pl
 
@@ -15,8 +14,9 @@ import numpy as np
 
 from luth_pipeline.core.sft.packing import pack_tokens
 from luth_pipeline.core.sft.tokenization import LabelSettings, tokenize_conversations
+from luth_pipeline.demo_data import DEMO_DATA
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "sources"
+FIXTURES = DEMO_DATA / "sources"
 
 
 def fixture_conversations(n: int, source: str = "smoltalk2") -> list[dict]:

@@ -12,7 +12,7 @@ from luth_pipeline.core.tulu.config import TranslationChecks, TuluSourceConfig
 from luth_pipeline.core.tulu.generate import translate_prompts
 from luth_pipeline.core.tulu.load import load_prompts
 from luth_pipeline.core.llm.prompts import PromptTemplate
-from luth_pipeline_tests.conftest import FIXTURES
+from luth_pipeline.demo_data import DEMO_DATA
 
 
 def test_format_checks_catch_lost_code_latex_and_lists():
@@ -98,7 +98,7 @@ def test_shipped_fixture_cache_matches_templates_and_local_profile():
     from luth_pipeline_tests.fixtures.tulu import build_response_cache
 
     expected = build_response_cache.render(build_response_cache.build_entries(load_profile("local")))
-    assert (FIXTURES / "tulu" / "responses.jsonl").read_text(encoding="utf-8") == expected, \
+    assert (DEMO_DATA / "tulu" / "responses.jsonl").read_text(encoding="utf-8") == expected, \
         "responses.jsonl is stale: run luth_pipeline_tests/fixtures/tulu/build_response_cache.py"
     assert expected.count("\n") >= 120  # ≥ 40 prompts × (translation, answer, verdict)
 

@@ -15,6 +15,7 @@ import time
 import yaml
 
 from luth_pipeline.core.config.profile import REPO_ROOT
+from luth_pipeline.demo_data import DEMO_DATA
 from luth_pipeline_tests.conftest import FIXTURES
 from luth_pipeline_tests.servers import OpenAIChatServer, Reply
 
@@ -38,7 +39,7 @@ def _translations() -> dict[str, str]:
     """English prompt → the reference French translation (a perfect loopback translator)."""
     english = {}
     for name in ("tulu-3-sft-personas-instruction-following", "tulu-3-sft-personas-math"):
-        for line in (FIXTURES / "tulu" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():
+        for line in (DEMO_DATA / "tulu" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             english[row["id"]] = row["prompt"]
     out = {}
