@@ -72,12 +72,17 @@ def test_chart_is_a_png():
 def test_shipped_reference_scores_cite_a_source_for_every_row():
     rows = load_reference_scores("configs/eval/reference_scores.yaml")
     have = {(r.base_model, r.role, r.language) for r in rows}
-    # the released models and their Qwen3 bases, French; the released models, English
-    assert {("qwen3-0.6b", "luth", "fr"), ("qwen3-0.6b", "base", "fr"), ("qwen3-1.7b", "luth", "fr"),
-            ("qwen3-1.7b", "base", "fr"), ("qwen3-0.6b", "luth", "en"), ("qwen3-1.7b", "luth", "en")} <= have
+    # the released models and their Qwen3 bases, French and English
+    assert {(base, role, language) for base in ("qwen3-0.6b", "qwen3-1.7b") for role in ("luth", "base")
+            for language in ("fr", "en")} <= have
     assert all(r.where and r.scores for r in rows)
     card = next(r for r in rows if r.source == "card_luth_0.6b" and r.role == "luth" and r.language == "fr")
     assert card.scores["ifeval"] == 48.24 and card.verified
+    # the blog's tables are complete: six tasks for each model, suite and family
+    blog = [r for r in rows if r.source == "blog"]
+    assert len(blog) == 8 and all(len(r.scores) == 6 and r.verified for r in blog)
+    blog_fr = next(r for r in blog if r.model == "Luth-0.6B-Instruct" and r.language == "fr")
+    assert (blog_fr.scores["gpqa_diamond"], blog_fr.scores["hellaswag"]) == (33.50, 45.70)
 
 
 def test_a_row_citing_an_undeclared_source_is_a_config_error(tmp_path):
@@ -92,12 +97,14 @@ def test_a_row_citing_an_undeclared_source_is_a_config_error(tmp_path):
 
 
 def test_calibration_lines_put_the_published_figure_beside_a_released_models_score():
-    """`make eval-gpu MODEL=kurakurai/Luth-0.6B-Instruct` prints card and paper values and the gaps."""
+    """`make eval-gpu MODEL=kurakurai/Luth-0.6B-Instruct` prints card and blog values and the gaps."""
     from luth_pipeline.core.eval.evaluate import headline_lines
 
     scores = _scores().filter(pl.col("checkpoint") == "qwen3-0.6b.base")  # mmlu_fr 35.00, math_500_fr 30.00
     references = load_reference_scores("configs/eval/reference_scores.yaml")
     lines = headline_lines(scores, references, "kurakurai/Luth-0.6B-Instruct")
     mmlu = next(line for line in lines if "mmlu_fr" in line)
-    assert "published 40.12 (card_luth_0.6b): -5.12" in mmlu and "published 40.23 (paper †): -5.23" in mmlu
+    assert "published 40.12 (card_luth_0.6b): -5.12" in mmlu and "published 40.23 (blog): -5.23" in mmlu
+    base = headline_lines(scores, references, "Qwen/Qwen3-0.6B")  # a base model's published rows too
+    assert "published 27.13 (card_luth_0.6b): +7.87" in next(line for line in base if "mmlu_fr" in line)
     assert not any("published" in line for line in headline_lines(scores, references, "some/other-model"))
