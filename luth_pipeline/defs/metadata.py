@@ -19,6 +19,7 @@ import polars as pl
 
 if TYPE_CHECKING:
     from luth_pipeline.core.llm.client import GenerationStats
+    from luth_pipeline.core.plots import PlotPng
 
 # Columns every chat table carries (CONTRACTS: chat dataset tables).
 PROVENANCE_COLUMNS = ("id", "messages", "source", "source_id", "parent_asset", "parent_id")
@@ -112,15 +113,30 @@ def dataset_metadata(
     return metadata
 
 
+# dagster-webserver draws a markdown entry in place on the asset page only when it is shorter than
+# this (ui-core MetadataEntry.tsx: `expandSmallValues && mdStr.length < 1000`); a longer one shows
+# as a [Show Markdown] link to a pop-up.
+INLINE_MARKDOWN_LIMIT = 1000
+
+
 def image_markdown(png: bytes, title: str) -> str:
     """Markdown showing a PNG with the image embedded as a data URI: no file server needed, and it
     survives object-store data roots and instance moves."""
     return f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
-def inline_image(png: bytes, title: str) -> dg.MetadataValue:
-    """A plot as markdown metadata (the UI renders it as an image)."""
-    return dg.MetadataValue.md(image_markdown(png, title))
+def plot_metadata(png: PlotPng, title: str, key: str) -> dict[str, dg.MetadataValue]:
+    """A plot as two markdown entries: `key`, its sparkline thumbnail, drawn in place on the asset
+    page, and `<key>_full`, the full-size plot behind [Show Markdown] (the file path, where the
+    stage writes one, is its own entry)."""
+    if not isinstance(getattr(png, "thumbnail", None), bytes):
+        raise TypeError(f"plot_metadata({key!r}): pass the PNG that luth_pipeline.core.plots.png_bytes returns "
+                        "(it carries the thumbnail the asset page draws in place)")
+    thumbnail = image_markdown(png.thumbnail, title)
+    if len(thumbnail) >= INLINE_MARKDOWN_LIMIT:
+        raise ValueError(f"plot_metadata({key!r}): the thumbnail entry is {len(thumbnail)} characters; the Dagster UI "
+                         f"draws only entries under {INLINE_MARKDOWN_LIMIT} in place: shorten the title {title!r}")
+    return {key: dg.MetadataValue.md(thumbnail), f"{key}_full": dg.MetadataValue.md(image_markdown(png, title))}
 
 
 def rejects_preview(rejects: pl.DataFrame, columns: Iterable[str], rows: int = 20, per_reason: int | None = None,

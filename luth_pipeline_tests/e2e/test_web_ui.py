@@ -4,7 +4,7 @@
 test opens the global asset graph and checks that every asset key of the definitions is drawn,
 materializes one asset from its page (the Materialize button, partition picker included), waits
 for the run to succeed, then checks that the asset page shows the metadata the stage attached
-and its checks. Screenshots of each step land in test-artifacts/ui/.
+and its checks, with its plots drawn in place (no [Show Markdown] click). Screenshots of each step land in test-artifacts/ui/.
 """
 
 from __future__ import annotations
@@ -80,6 +80,45 @@ def _materialize_from_ui(page, base, instance, graph, key, shots, step) -> dg.As
     assert final.status == dg.DagsterRunStatus.SUCCESS, f"run {run.run_id} launched from the UI: {final.status}"
     assert key in (final.asset_selection or set())
     return instance.fetch_materializations(key, limit=1).records[0].asset_materialization
+
+
+def _expect_inline_plot(page, materialization: dg.AssetMaterialization, screenshot) -> None:
+    """The asset's plot thumbnails (`plot_metadata` entries) show as images on its page without a click."""
+    from playwright.sync_api import expect
+
+    metadata = materialization.metadata
+    plots = [k for k in metadata if f"{k}_full" in metadata]
+    assert plots, f"{materialization.asset_key.to_user_string()} attached no plot (plot_metadata entries)"
+    for key in plots:
+        row = page.locator("tr", has=page.get_by_text(key, exact=True)).first
+        image = row.locator('img[src^="data:image/png;base64,"]')
+        expect(image).to_be_visible(timeout=30_000)
+        # decoded by the browser, at the thumbnail's own size
+        assert image.evaluate("i => i.complete && i.naturalWidth") > 0, f"{key}: the browser could not decode the image"
+        full = page.locator("tr", has=page.get_by_text(f"{key}_full", exact=True)).first
+        expect(full.get_by_text("[Show Markdown]")).to_be_visible()
+        expect(full.locator("img")).to_have_count(0)
+    # The rows from the one above the first plot to its `_full` entry (docs/screenshots/asset-page-plot.png;
+    # the `_path` rows below would show this test's temporary folder).
+    row = page.locator("tr", has=page.get_by_text(plots[0], exact=True)).first
+    above = row.locator("xpath=preceding-sibling::tr[1]")
+    above = above if above.count() else row
+    full = page.locator("tr", has=page.get_by_text(f"{plots[0]}_full", exact=True)).first
+    above.scroll_into_view_if_needed()
+    top, bottom = above.bounding_box(), full.bounding_box()
+    visible = row.locator("xpath=ancestor::table[1]/..").bounding_box()  # the table scrolls inside it
+    page.screenshot(path=str(screenshot), clip={"x": top["x"], "y": top["y"], "width": min(top["width"], visible["width"]),
+                                                "height": bottom["y"] + bottom["height"] - top["y"]})
+    # one click away: the full-size plot in the [Show Markdown] dialog
+    full.get_by_text("[Show Markdown]").click()
+    dialog = page.get_by_role("dialog")
+    large = dialog.locator('img[src^="data:image/png;base64,"]')
+    expect(large).to_be_visible(timeout=30_000)
+    thumbnail_width = row.locator("img").evaluate("i => i.naturalWidth")
+    assert large.evaluate("i => i.complete && i.naturalWidth") > thumbnail_width
+    dialog.screenshot(path=str(screenshot.with_name(screenshot.stem + "-full.png")))
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
 
 
 @pytest.fixture
@@ -163,13 +202,18 @@ def test_asset_graph_and_materialize_from_the_ui(dagster_dev, artifacts_dir):
                            and graph.get(c).partitions_def == graph.get(target).partitions_def]
                 if checked:
                     child = checked[0]
-                    _materialize_from_ui(page, base, instance, graph, child, shots, "06")
+                    child_materialization = _materialize_from_ui(page, base, instance, graph, child, shots, "06")
                     page.goto(f"{base}/assets/{child.to_user_string()}?view=checks", wait_until="networkidle")
                     for check in graph.get(child).check_keys:
                         expect(page.get_by_text(check.name, exact=True).first).to_be_visible(timeout=30_000)
                     page.screenshot(path=str(shots / "08-asset-checks.png"), full_page=True)
-                    page.goto(f"{base}/assets/{child.to_user_string()}", wait_until="networkidle")
+                    page.goto(f"{base}/assets/{child.to_user_string()}?partition={child_materialization.partition or ''}",
+                              wait_until="networkidle")
                     page.screenshot(path=str(shots / "09-checked-asset-page.png"), full_page=True)
+
+                    # 4. Its plot is drawn in place in the metadata table (no [Show Markdown] click),
+                    # the full-size plot stays behind [Show Markdown].
+                    _expect_inline_plot(page, child_materialization, shots / "10-inline-plot.png")
         except Exception:
             page.screenshot(path=str(shots / "failure.png"), full_page=True)
             raise

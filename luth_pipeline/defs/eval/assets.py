@@ -15,7 +15,7 @@ from luth_pipeline.core.eval.report import bar_chart_png, build_comparison, load
 from luth_pipeline.core.eval.runner import EvalResult, evaluate_checkpoint
 from luth_pipeline.core.train.model_card import model_index, scores_table, with_eval_results
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import inline_image
+from luth_pipeline.defs.metadata import plot_metadata
 from luth_pipeline.defs.partitions import checkpoint_partitions
 from luth_pipeline.defs.scale_out import step_tags
 from luth_pipeline.defs.versions import code_version
@@ -200,7 +200,7 @@ def eval_report(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth
             "dagster/column_schema": _column_schema(comparison),
             "checkpoints": dg.MetadataValue.json(checkpoints),
             "report": dg.MetadataValue.md(markdown),
-            "chart": inline_image(png, "scores"),
+            **plot_metadata(png, "scores", "chart"),
             **({"chart_path": dg.MetadataValue.path(str(out_dir / "scores.png"))} if out_dir else {}),
         }
     )

@@ -9,7 +9,7 @@ from luth_pipeline.core.french import default_steps, run_filters
 from luth_pipeline.core.french.judge import LLMJudge, load_judge_template
 from luth_pipeline.core.french.report import FRENCH_SCHEMA, REJECT_COLUMNS, frame, language_histogram_png, steps_markdown
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import dataset_metadata, inline_image, rejects_preview
+from luth_pipeline.defs.metadata import dataset_metadata, plot_metadata, rejects_preview
 from luth_pipeline.defs.partitions import source_partitions
 from luth_pipeline.defs.metadata import llm_metadata
 from luth_pipeline.defs.versions import code_version
@@ -95,7 +95,7 @@ def french_samples(
         "filter_steps": dg.MetadataValue.md(steps_markdown(result.stats)),
         "dedup_rate": dg.MetadataValue.float(round(duplicates / deduped, 4) if deduped else 0.0),
         "language_histogram": dg.MetadataValue.json(result.languages),
-        "language_plot": inline_image(png, "languages"),
+        **plot_metadata(png, "languages", "language_plot"),
         "language_plot_path": dg.MetadataValue.path(plot_uri),
         "rejects_path": dg.MetadataValue.path(rejects_uri),
         "rejects_preview": rejects_preview(rejects, ["id", "reason", "reason_detail", "messages"], per_reason=2),

@@ -10,7 +10,7 @@ from luth_pipeline.core.merge.recipes import load_catalogue, load_recipes, templ
 from luth_pipeline.core.merge.report import schedule_plot_png, schedule_table
 from luth_pipeline.core.merge.run import merge_checkpoints
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import image_markdown, latest_materialization
+from luth_pipeline.defs.metadata import latest_materialization, plot_metadata
 from luth_pipeline.defs.partitions import checkpoint_partitions, merge_partitions
 from luth_pipeline.defs.scale_out import step_tags
 from luth_pipeline.defs.versions import code_version
@@ -88,11 +88,11 @@ def merged_checkpoint(
     context.log.info(f"{merged_key}: {result.plan.method} merge in {result.merge_seconds:.1f}s → {out_dir}")
 
     schedule = result.plan.layer_schedule()
-    plot_md = ""
+    schedule_plot = {}
     if schedule:
         png = schedule_plot_png(schedule, f"{merged_key}: fine-tuned share per layer")
         (out_dir / "layer_schedule.png").write_bytes(png)
-        plot_md = "\n\n" + image_markdown(png, "layer schedule")
+        schedule_plot = plot_metadata(png, "layer schedule", "layer_schedule_plot")
     uri = store.publish_dir("merged_checkpoint", partition)  # a no-op under a local data root
     return dg.MaterializeResult(
         metadata={
@@ -109,6 +109,8 @@ def merged_checkpoint(
             "parameter_checksum": result.checksum,
             "num_parameters": dg.MetadataValue.int(result.num_parameters),
             "parents": dg.MetadataValue.json(parents),
-            "layer_schedule": dg.MetadataValue.md(schedule_table(schedule) + plot_md),
+            "layer_schedule": dg.MetadataValue.md(schedule_table(schedule)),
+            **schedule_plot,
+            **({"layer_schedule_plot_path": dg.MetadataValue.path(f"{uri}/layer_schedule.png")} if schedule_plot else {}),
         }
     )

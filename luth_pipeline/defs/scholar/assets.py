@@ -17,7 +17,7 @@ from luth_pipeline.core.scholar.exercises import build_exercises, reject_counts,
 from luth_pipeline.core.scholar.inventory import build_inventory, open_exam
 from luth_pipeline.core.scholar.report import counts_markdown, mix_markdown, steps_markdown, subject_mix_png
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import dataset_metadata, inline_image, rejects_preview
+from luth_pipeline.defs.metadata import dataset_metadata, plot_metadata, rejects_preview
 from luth_pipeline.defs.scholar.tables import (
     EXERCISE_REJECT_SCHEMA,
     EXERCISE_SCHEMA,
@@ -190,7 +190,7 @@ def scholar_exercises(
         "refine_replies_repaired": result.refine.parse["latex_escapes"] + result.refine.parse["json_repair"],
         "difficulty": dg.MetadataValue.json(dict(data.group_by("difficulty").len().iter_rows()) if data.height else {}),
         "subject_mix": dg.MetadataValue.md(mix_markdown(mix, config.reference_subject_mix, subject_counts)),
-        "subject_mix_plot": inline_image(png, "subject mix"),
+        **plot_metadata(png, "subject mix", "subject_mix_plot"),
         "subject_mix_plot_path": dg.MetadataValue.path(plot_uri),
         "rejects_path": dg.MetadataValue.path(rejects_uri),
         "rejects": rejects_preview(rejects, ["id", "reason", "question"]),

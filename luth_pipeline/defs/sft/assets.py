@@ -12,7 +12,7 @@ from luth_pipeline.core.sft.hf_dataset import push_to_hub
 from luth_pipeline.core.sft.plots import length_histogram_png
 from luth_pipeline.core.sft.published import hub_uri
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import column_schema, dataset_metadata, inline_image, markdown_preview
+from luth_pipeline.defs.metadata import column_schema, dataset_metadata, markdown_preview, plot_metadata
 from luth_pipeline.defs.partitions import base_model_partitions
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.profile import current_profile
@@ -45,7 +45,7 @@ def _markdown_table(frame: pl.DataFrame) -> str:
 
 def _plot_metadata(png: bytes, path: Path) -> dict:
     path.write_bytes(png)
-    return {"plot_path": dg.MetadataValue.path(str(path)), "plot": inline_image(png, "plot")}
+    return {"plot_path": dg.MetadataValue.path(str(path)), **plot_metadata(png, "plot", "plot")}
 
 
 @dg.asset(

@@ -8,7 +8,7 @@ from luth_pipeline.core.train.model_card import training_datasets
 from luth_pipeline.core.train.plots import loss_curve_png
 from luth_pipeline.defs.check_gate import unchecked_data_problems
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import inline_image, latest_materialization
+from luth_pipeline.defs.metadata import latest_materialization, plot_metadata
 from luth_pipeline.defs.partitions import base_model_partitions
 from luth_pipeline.defs.scale_out import step_tags
 from luth_pipeline.defs.versions import code_version
@@ -136,7 +136,7 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, luth_config: LuthCon
         "effective_batch_size": summary.get("effective_batch_size"),
         "train_runtime_s": summary.get("train_runtime_s"),
         "loss_curve_path": dg.MetadataValue.path(f"{uri}/loss_curve.png"),
-        "loss_curve": inline_image(png, "loss curve"),
+        **plot_metadata(png, "loss curve", "loss_curve"),
         "loss_history": dg.MetadataValue.md(_history_markdown(history)),
         "rendered_config": dg.MetadataValue.md(f"```yaml\n{outcome.rendered_config}\n```"),
         "lineage": dg.MetadataValue.json({k: v for k, v in outcome.lineage.items() if k != "input_files"}),

@@ -10,7 +10,7 @@ import dagster as dg
 import polars as pl
 
 from luth_pipeline.core.plots import png_bytes, pyplot
-from luth_pipeline.defs.metadata import inline_image
+from luth_pipeline.defs.metadata import plot_metadata
 
 
 def rejects_metadata(rejects: pl.DataFrame) -> dict:
@@ -34,4 +34,4 @@ def length_plot(lengths: dict[str, list[int]], title: str, path: Path) -> dict:
     png = png_bytes(fig, dpi=90)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png)
-    return {"length_plot_path": dg.MetadataValue.path(str(path)), "length_plot": inline_image(png, title)}
+    return {"length_plot_path": dg.MetadataValue.path(str(path)), **plot_metadata(png, "lengths", "length_plot")}

@@ -39,7 +39,9 @@ def test_materialize_merges_and_registers_the_checkpoint(luth_resources, local_p
     parents = metadata["parents"].value
     assert parents["finetuned"]["checkpoint"] == "tiny.finetuned" and parents["base"]["checkpoint"] == "tiny.base"
     assert parents["finetuned"]["parameter_checksum"] == parameter_checksum(finetuned)[0]
-    assert "data:image/png;base64," in metadata["layer_schedule"].value
+    assert metadata["layer_schedule"].value.startswith("| layer |")
+    assert "data:image/png;base64," in metadata["layer_schedule_plot"].value and "layer_schedule_plot_full" in metadata
+    assert metadata["layer_schedule_plot_path"].value == f"{path}/layer_schedule.png"
     assert metadata["merge_seconds"].value > 0
     assert metadata["merge_engine"].value == "stream"
     assert metadata["tensors_per_code_path"].value == {"fast_slerp": 24, "mergekit_kernel": 0}  # every tiny-model tensor
