@@ -34,6 +34,10 @@ class EvalConfig(StrictModel):
     device: str = "cpu"
     dtype: str = "auto"
     batch_size: int | None = None
+    # torch intra-op threads while evaluating in this process (None: torch's default, one per core).
+    # 1 for a tiny model on CPU: its matmuls are too small to split, and with 2 threads on shared
+    # cores one checkpoint cost 7x the CPU (benchmarks/eval_speed.py).
+    num_threads: int | None = None
     # Cap on items per task (None: the whole set) and on generated tokens (None: each task's own size).
     max_samples: int | None = None
     max_new_tokens: int | None = None

@@ -21,11 +21,18 @@ its installed files (a fresh machine would not have the edit).
 5. vLLM >= 0.11 removed `LLM.generate(prompt_token_ids=...)`, which LightEval's VLLMModel still
    calls; `TokensPromptLLM` accepts that call and forwards `TokensPrompt`s (upstream's
    patch_vllm_api did the same by rewriting LightEval's source).
+6. Datasets read once per process. Every `Pipeline` calls `datasets.load_dataset` again for each
+   of its tasks (resolving the folder's data files by globbing ~65 patterns each: ~0.3 s CPU per
+   checkpoint for the 12 fixture sets), though a process evaluating several checkpoints (the demo,
+   a test session, `num_runs` > 1) reads the same sets each time. `datasets_read_once()` keeps what
+   LightEval's own loader returned, keyed by path, subset, revision and filter, and for a local
+   folder by its files' sizes and modification times (an edited fixture is read again).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -85,6 +92,44 @@ def bootstrap_in_process() -> Iterator[None]:
         yield
     finally:
         stderr._bootstrap_internal.__call__ = original
+
+
+_read_datasets: dict[tuple, Any] = {}
+
+
+def _folder_fingerprint(path: str) -> tuple | None:
+    """Sizes and modification times of a local dataset folder's files (None for a hub id)."""
+    if not os.path.isdir(path):
+        return None
+    return tuple(
+        sorted(
+            (os.path.relpath(os.path.join(root, name), path), stat.st_size, stat.st_mtime_ns)
+            for root, _, names in os.walk(path)
+            for name in names
+            for stat in [os.stat(os.path.join(root, name))]
+        )
+    )
+
+
+@contextlib.contextmanager
+def datasets_read_once() -> Iterator[None]:
+    from lighteval.tasks.lighteval_task import LightevalTask
+
+    original = LightevalTask.__dict__["download_dataset_worker"]
+    load = original.__func__
+
+    def download_once(task):
+        key = (task.dataset_path, task.dataset_config_name, task.dataset_revision, task.dataset_filter,
+               _folder_fingerprint(task.dataset_path))
+        if key not in _read_datasets:
+            _read_datasets[key] = load(task)
+        return _read_datasets[key]
+
+    LightevalTask.download_dataset_worker = staticmethod(download_once)
+    try:
+        yield
+    finally:
+        LightevalTask.download_dataset_worker = original
 
 
 class ChatTemplateKwargs:

@@ -192,9 +192,10 @@ def evaluate_checkpoint(
 ) -> EvalResult:
     """Run every suite of `config` on the model at `model_path` (or an already built LightEval
     `model`, e.g. a scripted one in tests)."""
-    from luth_pipeline.core.eval.lighteval_compat import bootstrap_in_process, grad_mode_restored
+    from luth_pipeline.core.eval.lighteval_compat import bootstrap_in_process, datasets_read_once, grad_mode_restored
+    from luth_pipeline.core.threads import torch_threads
 
-    with grad_mode_restored(), bootstrap_in_process():
+    with torch_threads(config.num_threads), grad_mode_restored(), bootstrap_in_process(), datasets_read_once():
         return _evaluate(model_path, config, checkpoint, model=model, progress=progress)
 
 

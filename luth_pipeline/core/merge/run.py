@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from luth_pipeline.core.merge.config import MergeConfig
 from luth_pipeline.core.merge.preflight import MergePlan, prepare_merge
 from luth_pipeline.core.merge.recipes import MergeRecipe
 from luth_pipeline.core.storage import atomic_directory
+from luth_pipeline.core.threads import torch_threads
 
 PLAN_FILE = "merge_plan.json"
 logger = logging.getLogger(__name__)
@@ -80,20 +80,6 @@ def write_merged_card(folder: Path, plan: MergePlan, recipe: MergeRecipe, parent
         results=results,
     )
     (folder / "README.md").write_text(card.render(), encoding="utf-8")
-
-
-@contextmanager
-def torch_threads(count: int | None) -> Iterator[None]:
-    """`count` intra-op threads for the block, restored after (mergekit's CLI sets them, its API does not)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if count is not None:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def run_engine(config: MergeConfig, plan: MergePlan, out_dir: Path) -> dict[str, int]:

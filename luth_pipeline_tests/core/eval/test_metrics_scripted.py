@@ -71,3 +71,22 @@ def test_two_runs_are_averaged_with_their_spread(suite_config, tmp_path):
     row = scores["mmlu_fr"]
     assert row["num_runs"] == 2 and row["run_scores"] == [1.0, 1.0] and row["run_std"] == 0.0
     assert set(result.details["run"].unique()) == {1, 2}
+
+
+def test_the_model_runs_with_the_configured_threads_and_the_process_gets_its_own_back(suite_config, tmp_path):
+    import torch
+
+    threads_seen = []
+
+    def policy(doc):
+        threads_seen.append(torch.get_num_threads())
+        return True
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        _scores(suite_config.model_copy(update={"num_threads": 1}), policy, tmp_path)
+        assert threads_seen and set(threads_seen) == {1}
+        assert torch.get_num_threads() == 2, "a later stage in the same process (training) keeps its threads"
+    finally:
+        torch.set_num_threads(before)

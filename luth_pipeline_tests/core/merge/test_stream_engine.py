@@ -6,7 +6,8 @@ from mergekit.merge_methods.api import merge_tensors
 from safetensors.torch import load_file
 
 from luth_pipeline.core.merge.recipes import MergeRecipe, RecipeError, load_catalogue
-from luth_pipeline.core.merge.run import merge_checkpoints, torch_threads
+from luth_pipeline.core.merge.run import merge_checkpoints
+from luth_pipeline.core.threads import torch_threads
 from luth_pipeline.core.merge.stream import ChunkBuffers, slerp_exact
 
 
