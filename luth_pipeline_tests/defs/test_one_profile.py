@@ -13,6 +13,18 @@ from luth_pipeline.core.config.profile import PROFILES_DIR
 from luth_pipeline.definitions import STAGE_FACTORIES, build_definitions
 
 DEFS = Path(__file__).resolve().parents[2] / "luth_pipeline" / "defs"
+# A Dagster definition made when its module is imported: a decorator at column 0, or a job / sensor /
+# schedule / assets object assigned at module level.
+MODULE_LEVEL_DEFINITION = re.compile(
+    r"@(dg|dagster)\.\w+|\w+ = (dg|dagster)\.(define_asset_job|\w*(Sensor|Schedule|Job|Assets|AssetChecks)Definition)\(")
+
+
+def _defs_lines(pattern: re.Pattern) -> list[str]:
+    """`file:line: text` of every line under defs/ that `pattern` matches from its start."""
+    return [f"{path.relative_to(DEFS)}:{number}: {line.strip()}"
+            for path in sorted(DEFS.rglob("*.py"))
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+            if pattern.match(line)]
 
 
 def _code_versions(definitions: dg.Definitions) -> dict[str, str]:
@@ -21,12 +33,9 @@ def _code_versions(definitions: dg.Definitions) -> dict[str, str]:
 
 
 def test_no_stage_module_reads_a_profile_on_its_own():
-    offenders = [f"{path.relative_to(DEFS)}:{number}: {line.strip()}"
-                 for path in sorted(DEFS.rglob("*.py"))
-                 for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-                 if re.search(r"current_profile|load_profile\(|LUTH_PROFILE", line)]
-    # The Pipes worker is its own process (another environment): it loads the profile it was handed.
-    assert offenders == ["eval/pipes_worker.py:24: config = load_profile(extras[\"profile\"]).eval"], offenders
+    offenders = _defs_lines(re.compile(r".*(current_profile|load_profile\(|LUTH_PROFILE)"))
+    # The Pipes worker is a process of its own (another environment): it loads the profile it was handed.
+    assert [line for line in offenders if not line.startswith("eval/pipes_worker.py:")] == []
 
 
 def test_every_stage_module_with_definitions_is_a_listed_factory():
@@ -36,6 +45,13 @@ def test_every_stage_module_with_definitions_is_a_listed_factory():
     builders = {".".join(path.relative_to(DEFS.parents[1]).with_suffix("").parts) for path in DEFS.rglob("*.py")
                 if re.search(r"^def build\(profile", path.read_text(encoding="utf-8"), re.M)}
     assert builders == listed
+
+
+def test_no_definition_is_decorated_at_module_level():
+    """The code location holds what the factories build, nothing else: an asset, check, schedule or
+    sensor decorated at module level would be missing from it without a word."""
+    offenders = _defs_lines(MODULE_LEVEL_DEFINITION)
+    assert offenders == [], "build these in the module's build(profile, partitions): " + "; ".join(offenders)
 
 
 def test_the_same_profile_builds_the_same_definitions():
