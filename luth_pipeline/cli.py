@@ -7,8 +7,12 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from luth_pipeline.core.chat import DEFAULT_SYSTEM_PROMPT
+
+if TYPE_CHECKING:
+    from luth_pipeline.core.config import Profile
 
 CHAT_HELP = "commands: /reset (new conversation), /system TEXT (new system prompt + reset), /exit"
 
@@ -120,7 +124,7 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _asset_names(profile) -> list[str]:
+def _asset_names(profile: Profile) -> list[str]:
     from luth_pipeline.definitions import build_stages
 
     return [key.to_user_string() for assets in build_stages(profile).assets or [] for key in assets.keys]
