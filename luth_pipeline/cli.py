@@ -7,30 +7,36 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from luth_pipeline.core.chat import DEFAULT_SYSTEM_PROMPT
+
+if TYPE_CHECKING:
+    from luth_pipeline.core.config import Profile
 
 CHAT_HELP = "commands: /reset (new conversation), /system TEXT (new system prompt + reset), /exit"
 
 
-def _profile_and_store():
+def _profile_and_store(args: argparse.Namespace):
+    """The profile this command runs with (`--profile`, else $LUTH_PROFILE, else local), loaded once
+    here, and its dataset store."""
+    from luth_pipeline.core.config import load_profile
     from luth_pipeline.core.storage import DatasetStore
-    from luth_pipeline.profile import current_profile
 
-    profile = current_profile()
+    profile = load_profile(args.profile)
     return profile, DatasetStore(profile.data_uri)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from luth_pipeline.demo import run_demo
 
-    return run_demo(force=args.force, selection=args.select, verbose=args.verbose)
+    return run_demo(force=args.force, selection=args.select, verbose=args.verbose, profile=args.profile)
 
 
 def _load_model(args: argparse.Namespace):
     from luth_pipeline.core.chat import GenerationSettings, LoadedModel, resolve_checkpoint
 
-    profile, store = _profile_and_store()
+    profile, store = _profile_and_store(args)
     location = resolve_checkpoint(args.checkpoint, profile, store)
     print(f"loading {args.checkpoint} from {location} …", file=sys.stderr, flush=True)
     model = LoadedModel(location, device=args.device)
@@ -118,19 +124,19 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _asset_names() -> list[str]:
-    from luth_pipeline.definitions import defs
+def _asset_names(profile: Profile) -> list[str]:
+    from luth_pipeline.definitions import build_stages
 
-    return [key.to_user_string() for key in defs().resolve_asset_graph().get_all_asset_keys()]
+    return [key.to_user_string() for assets in build_stages(profile).assets or [] for key in assets.keys]
 
 
 def _lineage(args: argparse.Namespace) -> int:
     from luth_pipeline.core.lineage import format_trace, trace
     from luth_pipeline.core.suggest import check_names
 
-    _, store = _profile_and_store()
+    profile, store = _profile_and_store(args)
     if not store.partition_dirs(args.asset):  # nothing there: a typo, or not materialized yet?
-        check_names("asset", [args.asset], _asset_names())
+        check_names("asset", [args.asset], _asset_names(profile))
     chain = trace(store, args.row_id, asset=args.asset)
     if args.json:
         print(json.dumps([{"asset": s.asset, "partition": s.partition, "table": s.table, "row": s.row} for s in chain],
@@ -143,13 +149,13 @@ def _lineage(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from luth_pipeline.definitions import defs
+    from luth_pipeline.definitions import build_definitions
     from luth_pipeline.status import asset_statuses, format_statuses
 
     if not os.environ.get("DAGSTER_HOME"):
         raise RuntimeError("DAGSTER_HOME is not set: point it at the instance to inspect (`make` uses ./.dagster_home)")
     with dg.DagsterInstance.get() as instance:
-        print(format_statuses(asset_statuses(defs(), instance, args.select), show_fresh=args.all))
+        print(format_statuses(asset_statuses(build_definitions(args.profile), instance, args.select), show_fresh=args.all))
     return 0
 
 
@@ -177,17 +183,20 @@ def _plan(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="luth", description="Luth French post-training pipeline")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="materialize the whole asset graph (stale parts only) and summarize")
+    # Every command runs with one profile, loaded once at its start.
+    profile = argparse.ArgumentParser(add_help=False)
+    profile.add_argument("--profile", help="profile name or YAML path (default: $LUTH_PROFILE, else local)")
+    demo = sub.add_parser("demo", parents=[profile], help="materialize the whole asset graph (stale parts only) and summarize")
     demo.add_argument("--force", action="store_true", help="re-run every asset, even up-to-date ones")
     demo.add_argument("--select", nargs="*", help="only these asset keys")
     demo.add_argument("--verbose", action="store_true", help="stream every Dagster event and log line to the terminal")
     demo.set_defaults(func=_demo)
 
-    chat = sub.add_parser("chat", help="interactive streamed chat with a checkpoint", epilog=CHAT_HELP)
+    chat = sub.add_parser("chat", parents=[profile], help="interactive streamed chat with a checkpoint", epilog=CHAT_HELP)
     _add_model_args(chat)
     chat.set_defaults(func=_chat)
 
-    gen = sub.add_parser("generate", help="answer prompts with a checkpoint (JSON lines out)")
+    gen = sub.add_parser("generate", parents=[profile], help="answer prompts with a checkpoint (JSON lines out)")
     _add_model_args(gen)
     gen.add_argument("--prompt", action="append", help="a prompt (repeatable)")
     gen.add_argument("--input", help="prompts file: .txt (one per line) or .jsonl (`prompt` field)")
@@ -195,20 +204,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--batch-size", type=int, default=8)
     gen.set_defaults(func=_generate)
 
-    lineage = sub.add_parser("lineage", help="trace a row back to its raw source row, with every filter decision")
+    lineage = sub.add_parser("lineage", parents=[profile], help="trace a row back to its raw source row, with every filter decision")
     lineage.add_argument("row_id", help="the row's `id` (e.g. from the luth_sft preview in the UI)")
     lineage.add_argument("--asset", default="luth_sft", help="asset holding the row (default luth_sft)")
     lineage.add_argument("--json", action="store_true", help="machine-readable output")
     lineage.add_argument("--no-messages", action="store_true", help="hide the first turn of each row")
     lineage.set_defaults(func=_lineage)
 
-    status = sub.add_parser("status", help="which assets are stale or missing in the instance, and why")
+    status = sub.add_parser("status", parents=[profile], help="which assets are stale or missing in the instance, and why")
     status.add_argument("--select", nargs="*", help="only these asset keys")
     status.add_argument("--all", action="store_true", help="also list up-to-date asset partitions")
     status.set_defaults(func=_status)
 
-    plan = sub.add_parser("plan", help="offline: every stage, what it downloads or calls, estimated tokens, GPU-hours, API cost")
-    plan.add_argument("--profile", help="profile name or YAML path (default: $LUTH_PROFILE, else local)")
+    plan = sub.add_parser("plan", parents=[profile],
+                          help="offline: every stage, what it downloads or calls, estimated tokens, GPU-hours, API cost")
     plan.add_argument("--base-model", action="append", help="only this base model (repeatable; default: all)")
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     plan.set_defaults(func=_plan)

@@ -67,10 +67,12 @@ def _tail(path: Path, lines: int = 25) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
-def run_demo(force: bool = False, selection: list[str] | None = None, verbose: bool = False) -> int:
-    from luth_pipeline.definitions import defs as load_defs
+def run_demo(force: bool = False, selection: list[str] | None = None, verbose: bool = False,
+             profile: str | None = None) -> int:
+    """Materialize what is stale under `profile` (a name or YAML path; default $LUTH_PROFILE, else local)."""
+    from luth_pipeline.definitions import build_definitions
 
-    defs = load_defs()
+    defs = build_definitions(profile)
     instance = dg.DagsterInstance.get()
     # Beside the instance, not in its logs/ folder: Dagster treats that one as its telemetry queue.
     log_dir = Path(instance.root_directory) / DEMO_LOGS

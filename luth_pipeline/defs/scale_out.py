@@ -29,7 +29,7 @@ import dagster as dg
 
 from luth_pipeline.core.config import Profile
 from luth_pipeline.core.llm.config import EndpointConfig
-from luth_pipeline.profile import current_profile
+from luth_pipeline.defs.partitions import Partitions
 
 # Labels and taint of GPU nodes as NVIDIA's GPU operator / EKS GPU node groups set them.
 GPU_NODE_SELECTOR = {"nvidia.com/gpu.present": "true"}
@@ -98,9 +98,8 @@ def gpu_steps(profile: Profile) -> dict[str, GpuStep]:
     return steps
 
 
-def step_tags(asset: str, profile: Profile | None = None) -> dict[str, str]:
-    """The tags of `asset`'s step under `profile` (default: the loaded one); none for a CPU step."""
-    profile = profile or current_profile()
+def step_tags(profile: Profile, asset: str) -> dict[str, str]:
+    """The tags of `asset`'s step under `profile`; none for a CPU step."""
     step = gpu_steps(profile).get(asset)
     if step is None:
         return {}
@@ -110,21 +109,23 @@ def step_tags(asset: str, profile: Profile | None = None) -> dict[str, str]:
                         cpu_per_gpu=cluster.cpu_per_gpu, memory_gib_per_gpu=cluster.memory_gib_per_gpu)
 
 
-def gpu_pool(asset: str) -> str | None:
-    """The `gpu` concurrency pool for a GPU step of the loaded profile (at most N GPU steps at once)."""
-    return "gpu" if asset in gpu_steps(current_profile()) else None
+def gpu_pool(profile: Profile, asset: str) -> str | None:
+    """The `gpu` concurrency pool for a GPU step of `profile` (at most N GPU steps at once)."""
+    return "gpu" if asset in gpu_steps(profile) else None
 
 
-def gpu_job(name: str, asset: str, description: str) -> dg.UnresolvedAssetJobDefinition:
+def gpu_job(profile: Profile, name: str, asset: str, description: str) -> dg.UnresolvedAssetJobDefinition:
     """A job of one asset whose run pod is that asset's GPU pod (in process: no second pod)."""
-    tags = step_tags(asset)
+    tags = step_tags(profile, asset)
     return dg.define_asset_job(name, selection=dg.AssetSelection.assets(asset), tags=tags, description=description,
                                executor_def=dg.in_process_executor if tags else None)
 
 
-gpu_jobs = [
-    gpu_job(f"gpu_{asset}", asset,
-            f"{asset} on a GPU node of the cluster ({step.gpus} GPU(s), `{step.image}` image; luth_pipeline/defs/scale_out.py).")
-    for asset, step in gpu_steps(current_profile()).items()
-    if asset != "benchmark_scores"  # evaluate_checkpoint (defs/eval/schedules.py) is its GPU job
-]
+def build(profile: Profile, partitions: Partitions) -> dg.Definitions:
+    """The `gpu_<asset>` jobs of `profile`'s GPU steps."""
+    return dg.Definitions(jobs=[
+        gpu_job(profile, f"gpu_{asset}", asset,
+                f"{asset} on a GPU node of the cluster ({step.gpus} GPU(s), `{step.image}` image; luth_pipeline/defs/scale_out.py).")
+        for asset, step in gpu_steps(profile).items()
+        if asset != "benchmark_scores"  # evaluate_checkpoint (defs/eval/schedules.py) is its GPU job
+    ])

@@ -3,7 +3,9 @@
 import subprocess
 import sys
 
-from luth_pipeline.definitions import defs
+import dagster as dg
+
+from luth_pipeline.definitions import build_definitions, defs
 
 
 def test_definitions_load_and_validate():
@@ -41,16 +43,13 @@ def test_gpu_bound_assets_are_in_the_gpu_pool(tmp_path):
     profile = tmp_path / "offline_vllm.yaml"
     profile.write_text("extends: local\ntulu:\n  translate: {endpoint: vllm_offline, model: Qwen/Qwen3-32B}\n"
                        "llm:\n  endpoints:\n    vllm_offline: {backend: vllm}\n")
-    script = ("import dagster as dg\nfrom luth_pipeline.definitions import defs\ng = defs().resolve_asset_graph()\n"
-              "print(sorted(k.to_user_string() for k in g.get_all_asset_keys() if 'gpu' in g.get(k).pools))")
-    env = {**__import__("os").environ, "LUTH_PROFILE": str(profile)}
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == str(
-        ["benchmark_scores", "finetuned_checkpoint", "merged_checkpoint", "tulu_prompts_fr"])
-    local = defs().resolve_asset_graph()
-    assert {k.to_user_string() for k in local.get_all_asset_keys() if "gpu" in local.get(k).pools} == {
-        "benchmark_scores", "finetuned_checkpoint", "merged_checkpoint"}
+
+    def gpu_pool(definitions: dg.Definitions) -> set[str]:
+        graph = definitions.resolve_asset_graph()
+        return {k.to_user_string() for k in graph.get_all_asset_keys() if "gpu" in graph.get(k).pools}
+
+    assert gpu_pool(build_definitions(profile)) == {"benchmark_scores", "finetuned_checkpoint", "merged_checkpoint", "tulu_prompts_fr"}
+    assert gpu_pool(build_definitions("local")) == {"benchmark_scores", "finetuned_checkpoint", "merged_checkpoint"}
 
 
 # Libraries a step imports when it runs; loading the code location (every run and every step

@@ -4,10 +4,6 @@ job builder and botocore's ECS model, into pods / tasks asking for the GPUs and 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -34,35 +30,28 @@ tulu:
   judge: {endpoint: vllm_offline}
 """
 
-RENDER = textwrap.dedent("""\
-    import json, sys
-    from luth_pipeline.definitions import defs
-    from luth_pipeline.defs.eval.schedules import new_checkpoint_sensor, reevaluate_checkpoints_schedule
-    d = defs()
-    out = {"jobs": {}, "op_tags": {}, "pools": {}}
-    for job in d.get_repository_def().get_all_jobs():
-        out["jobs"][job.name] = {"tags": dict(job.tags), "executor": job.executor_def.name}
-    graph = d.resolve_asset_graph()
-    for key in graph.get_all_asset_keys():
-        node = graph.get(key)
-        if node.is_materializable:
-            assets_def = d.resolve_assets_def(key)
-            out["op_tags"][key.to_user_string()] = dict(assets_def.op.tags)
-            out["pools"][key.to_user_string()] = sorted(node.pools or [])
-    out["schedule_job"] = reevaluate_checkpoints_schedule.job_name
-    out["sensor_job"] = new_checkpoint_sensor.job_name
-    json.dump(out, sys.stdout)
-""")
-
-
 def render_definitions(profile: str | Path) -> dict:
-    """Load the definitions with `profile` in a fresh process (the profile is read once per process)."""
-    env = {**os.environ, **IMAGES, "LUTH_PROFILE": str(profile), "LUTH_S3_BUCKET": "luth-test",
-           "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", RENDER], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """Jobs, op tags and pools of the definitions built from `profile`, with the image variables set as
+    the Helm values / ECS task definitions set them."""
+    from luth_pipeline.definitions import build_definitions
+
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in {**IMAGES, "LUTH_S3_BUCKET": "luth-test"}.items():
+            env.setenv(key, value)
+        definitions = build_definitions(profile)
+        out = {"jobs": {}, "op_tags": {}, "pools": {}}
+        repository = definitions.get_repository_def()
+        for job in repository.get_all_jobs():
+            out["jobs"][job.name] = {"tags": dict(job.tags), "executor": job.executor_def.name}
+        graph = definitions.resolve_asset_graph()
+        for key in graph.get_all_asset_keys():
+            node = graph.get(key)
+            if node.is_materializable:
+                out["op_tags"][key.to_user_string()] = dict(definitions.resolve_assets_def(key).op.tags)
+                out["pools"][key.to_user_string()] = sorted(node.pools or [])
+        out["schedule_job"] = repository.get_schedule_def("reevaluate_checkpoints_schedule").job_name
+        out["sensor_job"] = repository.get_sensor_def("new_checkpoint_sensor").job_name
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +193,7 @@ def test_an_unset_image_variable_is_named(monkeypatch):
 
     monkeypatch.delenv("LUTH_TRAIN_IMAGE", raising=False)
     with pytest.raises(ConfigError, match=r"cluster\.images\.train.*LUTH_TRAIN_IMAGE"):
-        step_tags("finetuned_checkpoint", load_profile("prod"))
+        step_tags(load_profile("prod"), "finetuned_checkpoint")
 
 
 def test_gpus_per_run_follow_the_engine():

@@ -65,8 +65,10 @@ def source_partitioned_assets(graph) -> list[str]:
 
     They are the e2e subset that runs on fixture data in seconds; the list grows as stages land.
     """
-    from luth_pipeline.defs.partitions import source_partitions
+    from luth_pipeline.core.config import load_profile
+    from luth_pipeline.defs.partitions import Partitions
 
+    source_partitions = Partitions.of(load_profile()).sources
     keys = [k for level in graph.toposorted_asset_keys_by_level for k in sorted(level)]
     return [k.to_user_string() for k in keys if graph.get(k).is_materializable and graph.get(k).partitions_def == source_partitions]
 

@@ -13,9 +13,11 @@ from transformers import AutoModelForCausalLM
 
 from luth_pipeline.core.checkpoints import checkpoint_location
 from luth_pipeline.core.storage import DatasetStore
-from luth_pipeline.defs.merge.assets import merged_checkpoint
 from luth_pipeline.resources import LuthConfig, LuthStorage
 from luth_pipeline.resources.llm import LLMClientResource
+from luth_pipeline_tests.stage_defs import assets
+
+[merged_checkpoint] = assets("merged_checkpoint")
 
 
 def _files(folder):

@@ -10,20 +10,17 @@ import dagster as dg
 import polars as pl
 
 from luth_pipeline.core.checkpoints import CheckpointKey, checkpoint_location
+from luth_pipeline.core.config import Profile
 from luth_pipeline.core.eval.datasets import task_catalogue
 from luth_pipeline.core.eval.report import bar_chart_png, build_comparison, load_reference_scores, render_markdown
 from luth_pipeline.core.eval.runner import EvalResult, evaluate_checkpoint
 from luth_pipeline.core.train.model_card import model_index, scores_table, with_eval_results
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import plot_metadata
-from luth_pipeline.defs.partitions import checkpoint_partitions
+from luth_pipeline.defs.partitions import Partitions, checkpoint_partitions
 from luth_pipeline.defs.scale_out import step_tags
 from luth_pipeline.defs.versions import code_version
-from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
-
-CODE_VERSION = code_version("eval", current_profile().eval)
-
 
 def _column_schema(df: pl.DataFrame) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in df.schema.items()])
@@ -69,26 +66,6 @@ def _scores_markdown(scores: pl.DataFrame) -> str:
     return "\n".join(lines)
 
 
-@dg.asset(
-    key="benchmark_scores",
-    partitions_def=checkpoint_partitions,
-    deps=[
-        dg.AssetDep("finetuned_checkpoint", partition_mapping=dg.AllPartitionMapping()),
-        dg.AssetDep("merged_checkpoint", partition_mapping=dg.AllPartitionMapping()),
-    ],
-    group_name="eval",
-    kinds={"lighteval", "pytorch"},
-    pool="gpu",
-    op_tags=step_tags("benchmark_scores"),  # a GPU pod sized from the profile (defs/scale_out.py)
-    code_version=CODE_VERSION,
-    description=(
-        "LightEval scores of one checkpoint (partition = `<base>.base`, `<base>.finetuned` or "
-        "`<base>.merged.<recipe>`) on the French and English suites (configs/eval/): one row per "
-        "task × metric with stderr and number of runs; per-sample details in table `details`. "
-        "transformers in-process on CPU, vLLM in .venv-serve through Dagster Pipes on GPU."
-    ),
-)
-@one_writer_per_partition
 def benchmark_scores(
     context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage
 ) -> dg.MaterializeResult:
@@ -111,7 +88,7 @@ def benchmark_scores(
         for lang in sorted(headline["language"].unique().to_list())
     }
     context.log.info(f"{checkpoint}: mean headline score {mean} in {result.seconds:.1f}s")
-    card = _card_with_results(checkpoint, model_path, result, store.is_local)
+    card = _card_with_results(profile, checkpoint, model_path, result, store.is_local)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(result.scores.height),
@@ -130,7 +107,7 @@ def benchmark_scores(
     )
 
 
-def _card_with_results(checkpoint: str, model_path: str, result: EvalResult, write: bool) -> str | None:
+def _card_with_results(profile: Profile, checkpoint: str, model_path: str, result: EvalResult, write: bool) -> str | None:
     """The checkpoint's model card with these scores as its `model-index` (the Hub's eval-results
     format) and evaluation table; written back into a local checkpoint folder (atomically: the merge
     stage reads the fine-tuned card), returned for the metadata either way. Base models are hub
@@ -138,7 +115,7 @@ def _card_with_results(checkpoint: str, model_path: str, result: EvalResult, wri
     card_path = Path(model_path) / "README.md"
     if CheckpointKey.parse(checkpoint).kind == "base" or not card_path.is_file():
         return None
-    index = model_index(checkpoint, result.scores, task_catalogue(current_profile().eval), result.settings)
+    index = model_index(checkpoint, result.scores, task_catalogue(profile.eval), result.settings)
     card = with_eval_results(card_path.read_text(encoding="utf-8"), index, scores_table(result.scores))
     if write:
         tmp = card_path.with_name(f".README.{os.getpid()}.tmp")
@@ -161,20 +138,6 @@ def evaluated_checkpoints(instance: dg.DagsterInstance, store) -> list[str]:
     return sorted(k for k in keys if store.exists("benchmark_scores", k))
 
 
-@dg.asset(
-    key="eval_report",
-    deps=[dg.AssetDep("benchmark_scores", partition_mapping=dg.AllPartitionMapping())],
-    group_name="eval",
-    kinds={"polars", "matplotlib"},
-    code_version=CODE_VERSION,
-    automation_condition=REFRESH_WHEN_SCORES_LAND,
-    description=(
-        "Base vs fine-tuned vs every merge recipe vs the published Luth numbers "
-        "(configs/eval/reference_scores.yaml): table with deltas, best α per base model "
-        "highlighted, bar chart, and the eval settings used. Reads every evaluated checkpoint."
-    ),
-)
-@one_writer_per_partition
 def eval_report(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
     profile, store = luth_config.values, luth_storage.store
     checkpoints = evaluated_checkpoints(context.instance, store)
@@ -204,3 +167,42 @@ def eval_report(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth
             **({"chart_path": dg.MetadataValue.path(str(out_dir / "scores.png"))} if out_dir else {}),
         }
     )
+
+
+def build(profile: Profile, partitions: Partitions) -> dg.Definitions:
+    """benchmark_scores of `profile` per checkpoint, and the report over all of them."""
+    version = code_version("eval", profile.eval)
+    return dg.Definitions(assets=[
+        dg.asset(
+            key="benchmark_scores",
+            partitions_def=partitions.checkpoint,
+            deps=[
+                dg.AssetDep("finetuned_checkpoint", partition_mapping=dg.AllPartitionMapping()),
+                dg.AssetDep("merged_checkpoint", partition_mapping=dg.AllPartitionMapping()),
+            ],
+            group_name="eval",
+            kinds={"lighteval", "pytorch"},
+            pool="gpu",
+            op_tags=step_tags(profile, "benchmark_scores"),  # a GPU pod sized from the profile (defs/scale_out.py)
+            code_version=version,
+            description=(
+                "LightEval scores of one checkpoint (partition = `<base>.base`, `<base>.finetuned` or "
+                "`<base>.merged.<recipe>`) on the French and English suites (configs/eval/): one row per "
+                "task × metric with stderr and number of runs; per-sample details in table `details`. "
+                "transformers in-process on CPU, vLLM in .venv-serve through Dagster Pipes on GPU."
+            ),
+        )(one_writer_per_partition(benchmark_scores)),
+        dg.asset(
+            key="eval_report",
+            deps=[dg.AssetDep("benchmark_scores", partition_mapping=dg.AllPartitionMapping())],
+            group_name="eval",
+            kinds={"polars", "matplotlib"},
+            code_version=version,
+            automation_condition=REFRESH_WHEN_SCORES_LAND,
+            description=(
+                "Base vs fine-tuned vs every merge recipe vs the published Luth numbers "
+                "(configs/eval/reference_scores.yaml): table with deltas, best α per base model "
+                "highlighted, bar chart, and the eval settings used. Reads every evaluated checkpoint."
+            ),
+        )(one_writer_per_partition(eval_report)),
+    ])

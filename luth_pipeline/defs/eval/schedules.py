@@ -15,24 +15,12 @@ from __future__ import annotations
 import dagster as dg
 
 from luth_pipeline.core.checkpoints import CheckpointKey
-from luth_pipeline.defs.partitions import checkpoint_partitions
+from luth_pipeline.core.config import Profile
+from luth_pipeline.defs.partitions import Partitions, checkpoint_partitions
 from luth_pipeline.defs.scale_out import gpu_job
-from luth_pipeline.profile import current_profile
 
 MAX_RECORDS_PER_TICK = 500
 
-# The schedule's and the sensor's runs: on a cluster the run pod is a GPU pod sized from the
-# profile (vLLM tensor_parallel_size), running the serving/eval image.
-evaluate_checkpoint_job = gpu_job("evaluate_checkpoint", "benchmark_scores", "LightEval suites on one checkpoint partition.")
-
-
-@dg.schedule(
-    job=evaluate_checkpoint_job,
-    cron_schedule=current_profile().eval.schedule_cron,
-    execution_timezone=current_profile().eval.schedule_timezone,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Re-evaluate every checkpoint partition (then eval_report refreshes automatically).",
-)
 def reevaluate_checkpoints_schedule(context: dg.ScheduleEvaluationContext):
     keys = context.instance.get_dynamic_partitions(checkpoint_partitions.name)
     if not keys:
@@ -54,13 +42,6 @@ def checkpoint_keys_for(asset_key: str, partition: str | None) -> list[str]:
     return []
 
 
-@dg.multi_asset_sensor(
-    monitored_assets=[dg.AssetKey("finetuned_checkpoint"), dg.AssetKey("merged_checkpoint")],
-    job=evaluate_checkpoint_job,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    minimum_interval_seconds=30,
-    description="Evaluate each new fine-tuned or merged checkpoint (and its base) as soon as it is materialized.",
-)
 def new_checkpoint_sensor(context: dg.MultiAssetSensorEvaluationContext):
     known = set(context.instance.get_dynamic_partitions(checkpoint_partitions.name))
     new_keys: list[str] = []
@@ -86,12 +67,34 @@ def new_checkpoint_sensor(context: dg.MultiAssetSensorEvaluationContext):
     )
 
 
-# Runs eval_report's automation condition (refresh once new scores land). Running by default:
-# it only ever reacts to new benchmark_scores, which someone or the schedule asked for.
-eval_report_automation = dg.AutomationConditionSensorDefinition(
-    "eval_report_automation",
-    target=dg.AssetSelection.assets("eval_report"),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
-    description="Re-materializes eval_report when benchmark_scores partitions have been updated and none is in progress.",
-)
+def build(profile: Profile, partitions: Partitions) -> dg.Definitions:
+    """The evaluation schedule and sensors of `profile`."""
+    # The schedule's and the sensor's runs: on a cluster the run pod is a GPU pod sized from the
+    # profile (vLLM tensor_parallel_size), running the serving/eval image.
+    job = gpu_job(profile, "evaluate_checkpoint", "benchmark_scores", "LightEval suites on one checkpoint partition.")
+    return dg.Definitions(jobs=[job], schedules=[
+        dg.schedule(
+            job=job,
+            cron_schedule=profile.eval.schedule_cron,
+            execution_timezone=profile.eval.schedule_timezone,
+            default_status=dg.DefaultScheduleStatus.STOPPED,
+            description="Re-evaluate every checkpoint partition (then eval_report refreshes automatically).",
+        )(reevaluate_checkpoints_schedule),
+    ], sensors=[
+        dg.multi_asset_sensor(
+            monitored_assets=[dg.AssetKey("finetuned_checkpoint"), dg.AssetKey("merged_checkpoint")],
+            job=job,
+            default_status=dg.DefaultSensorStatus.STOPPED,
+            minimum_interval_seconds=30,
+            description="Evaluate each new fine-tuned or merged checkpoint (and its base) as soon as it is materialized.",
+        )(new_checkpoint_sensor),
+        # Runs eval_report's automation condition (refresh once new scores land). Running by default:
+        # it only ever reacts to new benchmark_scores, which someone or the schedule asked for.
+        dg.AutomationConditionSensorDefinition(
+            "eval_report_automation",
+            target=dg.AssetSelection.assets("eval_report"),
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            minimum_interval_seconds=30,
+            description="Re-materializes eval_report when benchmark_scores partitions have been updated and none is in progress.",
+        ),
+    ])

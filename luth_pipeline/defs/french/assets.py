@@ -5,15 +5,15 @@ import contextlib
 
 import dagster as dg
 
+from luth_pipeline.core.config import Profile
 from luth_pipeline.core.french import default_steps, run_filters
 from luth_pipeline.core.french.judge import LLMJudge, load_judge_template
 from luth_pipeline.core.french.report import FRENCH_SCHEMA, REJECT_COLUMNS, frame, language_histogram_png, steps_markdown
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata, plot_metadata, rejects_preview
-from luth_pipeline.defs.partitions import source_partitions
+from luth_pipeline.defs.partitions import Partitions
 from luth_pipeline.defs.metadata import llm_metadata
 from luth_pipeline.defs.versions import code_version
-from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 from luth_pipeline.resources.llm import LLMClientResource
 
@@ -28,8 +28,7 @@ DESCRIPTIONS = {
 }
 
 
-def _code_version() -> str:
-    profile = current_profile()
+def _code_version(profile: Profile) -> str:
     turns = {name: cfg.language_id_on for name, cfg in profile.sources.items()}
     judges = {name: cfg.llm_judge for name, cfg in profile.sources.items() if cfg.llm_judge}
     endpoints = {name: profile.llm.endpoints.get(j.endpoint) for name, j in judges.items()}
@@ -37,23 +36,6 @@ def _code_version() -> str:
     return code_version("french", profile.french, turns, judges, endpoints, files=prompts)
 
 
-@dg.asset(
-    key=ASSET,
-    partitions_def=source_partitions,
-    deps=[UPSTREAM],
-    group_name="french",
-    kinds={"fasttext", "parquet"},
-    code_version=_code_version(),
-    description=(
-        "French rows of each source: chat schema and length filters, the per-turn French rule (every turn or "
-        "paragraph long enough to judge is French per fastText lid.176, short turns judged with the whole chat; "
-        "code reduced to its comments, LaTeX/URLs/numbers/emoji ignored), exact dedup on normalized text "
-        "and MinHash near-dedup; a source with `llm_judge` (openhermes_fr in the gpu profile) then goes through "
-        "upstream's True/False LLM judge (Qwen3-32B). Each row keeps the filters it passed and its French probability; rejected rows "
-        "go to the `rejects` table with their reason."
-    ),
-)
-@one_writer_per_partition
 def french_samples(
     context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage, llm: LLMClientResource
 ) -> dg.MaterializeResult:
@@ -112,3 +94,23 @@ def _write_beside(store, partition: str, filename: str, payload: bytes) -> str:
     return store.uri(ASSET, partition).rsplit("/", 1)[0] + f"/{filename}"
 
 
+def build(profile: Profile, partitions: Partitions) -> dg.Definitions:
+    """french_samples of `profile`, one partition per source."""
+    return dg.Definitions(assets=[
+        dg.asset(
+            key=ASSET,
+            partitions_def=partitions.sources,
+            deps=[UPSTREAM],
+            group_name="french",
+            kinds={"fasttext", "parquet"},
+            code_version=_code_version(profile),
+            description=(
+                "French rows of each source: chat schema and length filters, the per-turn French rule (every turn or "
+                "paragraph long enough to judge is French per fastText lid.176, short turns judged with the whole chat; "
+                "code reduced to its comments, LaTeX/URLs/numbers/emoji ignored), exact dedup on normalized text "
+                "and MinHash near-dedup; a source with `llm_judge` (openhermes_fr in the gpu profile) then goes through "
+                "upstream's True/False LLM judge (Qwen3-32B). Each row keeps the filters it passed and its French probability; rejected rows "
+                "go to the `rejects` table with their reason."
+            ),
+        )(one_writer_per_partition(french_samples)),
+    ])

@@ -10,9 +10,10 @@ import warnings
 import dagster as dg
 import polars as pl
 
+from luth_pipeline.core.config import Profile
 from luth_pipeline.core.text.chat import conversation_text
 from luth_pipeline.core.text.langid import LanguageIdentifier
-from luth_pipeline.defs.partitions import source_partitions
+from luth_pipeline.defs.partitions import Partitions
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 ASSET = "french_samples"
@@ -21,9 +22,6 @@ SHARE_SAMPLE = 200
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning)
 
 
-@dg.asset_check(asset=ASSET, partitions_def=source_partitions, blocking=True,
-                description="Share of kept rows whose most likely language per seeded langdetect (whole conversation) is French "
-                            "≥ french.min_french_share.")
 def french_share(context: dg.AssetCheckExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage):
     profile = luth_config.values
     cfg, turns = profile.french, profile.sources[context.partition_key].language_id_on
@@ -39,8 +37,6 @@ def french_share(context: dg.AssetCheckExecutionContext, luth_config: LuthConfig
     )
 
 
-@dg.asset_check(asset=ASSET, partitions_def=source_partitions, blocking=True,
-                description="No kept conversation has a turn without text.")
 def no_empty_turns(context: dg.AssetCheckExecutionContext, luth_storage: LuthStorage):
     data = luth_storage.store.read(ASSET, context.partition_key)
     empty = data.filter(pl.col("messages").list.eval(pl.element().struct.field("content").str.strip_chars() == "").list.any())
@@ -48,8 +44,6 @@ def no_empty_turns(context: dg.AssetCheckExecutionContext, luth_storage: LuthSto
                                metadata={"rows_with_empty_turns": empty.height, "examples": empty["id"].head(5).to_list()})
 
 
-@dg.asset_check(asset=ASSET, partitions_def=source_partitions, blocking=True,
-                description="Row ids are unique across the kept and rejected tables.")
 def no_duplicate_ids(context: dg.AssetCheckExecutionContext, luth_storage: LuthStorage):
     store = luth_storage.store
     ids = pl.concat([store.read(ASSET, context.partition_key)["id"],
@@ -57,3 +51,16 @@ def no_duplicate_ids(context: dg.AssetCheckExecutionContext, luth_storage: LuthS
     duplicated = ids.filter(ids.is_duplicated()).unique().sort()
     return dg.AssetCheckResult(passed=duplicated.is_empty(),
                                metadata={"duplicate_ids": duplicated.len(), "examples": duplicated.head(5).to_list()})
+
+
+def build(profile: Profile, partitions: Partitions) -> dg.Definitions:
+    """The blocking checks of french_samples, per source partition."""
+    return dg.Definitions(asset_checks=[
+        dg.asset_check(asset=ASSET, partitions_def=partitions.sources, blocking=True,
+                       description="Share of kept rows whose most likely language per seeded langdetect (whole conversation) is French "
+                                   "≥ french.min_french_share.")(french_share),
+        dg.asset_check(asset=ASSET, partitions_def=partitions.sources, blocking=True,
+                       description="No kept conversation has a turn without text.")(no_empty_turns),
+        dg.asset_check(asset=ASSET, partitions_def=partitions.sources, blocking=True,
+                       description="Row ids are unique across the kept and rejected tables.")(no_duplicate_ids),
+    ])

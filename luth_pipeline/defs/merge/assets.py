@@ -5,23 +5,23 @@ import hashlib
 import dagster as dg
 
 from luth_pipeline.core.checkpoints import CheckpointKey, checkpoint_location
+from luth_pipeline.core.config import Profile
 from luth_pipeline.core.merge.checkpoint_files import local_checkpoint, parameter_checksum
 from luth_pipeline.core.merge.recipes import load_catalogue, load_recipes, template_path
 from luth_pipeline.core.merge.report import schedule_plot_png, schedule_table
 from luth_pipeline.core.merge.run import merge_checkpoints
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import latest_materialization, plot_metadata
-from luth_pipeline.defs.partitions import checkpoint_partitions, merge_partitions
+from luth_pipeline.defs.partitions import Partitions, checkpoint_partitions
 from luth_pipeline.defs.scale_out import step_tags
 from luth_pipeline.defs.versions import code_version
-from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 
 
-def _code_version() -> str:
+def _code_version(profile: Profile) -> str:
     """Config section + the recipes and template texts it selects: editing any re-runs the merges."""
-    config = current_profile().merge
+    config = profile.merge
     recipes = load_recipes(config)
     templates = {r.template: hashlib.sha256(template_path(config, r.template).read_bytes()).hexdigest() for r in recipes}
     return code_version("merge", config, [r.model_dump() for r in recipes], templates)
@@ -38,26 +38,6 @@ def _parent(context: dg.AssetExecutionContext, key: CheckpointKey, path: str) ->
     return parent
 
 
-@dg.asset(
-    key="merged_checkpoint",
-    partitions_def=merge_partitions,
-    deps=[
-        dg.AssetDep(
-            "finetuned_checkpoint",
-            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="base_model"),
-        )
-    ],
-    group_name="merge",
-    kinds={"mergekit", "pytorch"},
-    pool="gpu",
-    op_tags=step_tags("merged_checkpoint"),  # a GPU pod sized from the profile (defs/scale_out.py)
-    code_version=_code_version(),
-    description=(
-        "The fine-tuned checkpoint merged with its base model by mergekit (linear or SLERP, "
-        "recipe = partition; configs/merge/). Registers `<base>.merged.<recipe>` for evaluation."
-    ),
-)
-@one_writer_per_partition
 def merged_checkpoint(
     context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage
 ) -> dg.MaterializeResult:
@@ -114,3 +94,28 @@ def merged_checkpoint(
             **({"layer_schedule_plot_path": dg.MetadataValue.path(f"{uri}/layer_schedule.png")} if schedule_plot else {}),
         }
     )
+
+
+def build(profile: Profile, partitions: Partitions) -> dg.Definitions:
+    """merged_checkpoint of `profile`, one merge per base model × recipe."""
+    return dg.Definitions(assets=[
+        dg.asset(
+            key="merged_checkpoint",
+            partitions_def=partitions.merge,
+            deps=[
+                dg.AssetDep(
+                    "finetuned_checkpoint",
+                    partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="base_model"),
+                )
+            ],
+            group_name="merge",
+            kinds={"mergekit", "pytorch"},
+            pool="gpu",
+            op_tags=step_tags(profile, "merged_checkpoint"),  # a GPU pod sized from the profile (defs/scale_out.py)
+            code_version=_code_version(profile),
+            description=(
+                "The fine-tuned checkpoint merged with its base model by mergekit (linear or SLERP, "
+                "recipe = partition; configs/merge/). Registers `<base>.merged.<recipe>` for evaluation."
+            ),
+        )(one_writer_per_partition(merged_checkpoint)),
+    ])

@@ -10,6 +10,7 @@ import collections
 import dagster as dg
 import polars as pl
 
+from luth_pipeline.core.config import Profile
 from luth_pipeline.core.config.profile import REPO_ROOT
 from luth_pipeline.core.scholar.chain import Prompts, run_chain
 from luth_pipeline.core.scholar.download import BlobStore
@@ -18,6 +19,7 @@ from luth_pipeline.core.scholar.inventory import build_inventory, open_exam
 from luth_pipeline.core.scholar.report import counts_markdown, mix_markdown, steps_markdown, subject_mix_png
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata, plot_metadata, rejects_preview
+from luth_pipeline.defs.partitions import Partitions
 from luth_pipeline.defs.scholar.tables import (
     EXERCISE_REJECT_SCHEMA,
     EXERCISE_SCHEMA,
@@ -27,17 +29,16 @@ from luth_pipeline.defs.scholar.tables import (
     frame,
 )
 from luth_pipeline.defs.versions import code_version
-from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 from luth_pipeline.resources.llm import LLMClientResource
 
 GROUP = "scholar"
 
 
-def _version(*extra) -> str:
-    config = current_profile().scholar
-    inputs = (current_profile().resolve_path(config.manifest), current_profile().resolve_path(config.prompts_dir))
-    return code_version("scholar", config, *extra, files=inputs)  # manifest and prompts: edits make it stale
+def _version(profile: Profile) -> str:
+    config = profile.scholar
+    inputs = (profile.resolve_path(config.manifest), profile.resolve_path(config.prompts_dir))
+    return code_version("scholar", config, files=inputs)  # manifest and prompts: edits make it stale
 
 
 def _blobs(luth_storage: LuthStorage) -> BlobStore:
@@ -53,19 +54,6 @@ def _write_beside(store, asset: str, filename: str, payload: bytes) -> str:
     return store.uri(asset).rsplit("/", 1)[0] + f"/{filename}"
 
 
-@dg.asset(
-    key="scholar_pdfs",
-    group_name=GROUP,
-    kinds={"pdf", "parquet"},
-    code_version=_version(),
-    description=(
-        "Exam PDFs from the manifest (`scholar.manifest`: URLs or folder globs with level, contest, subject, year), "
-        "each subject paired with its official correction. Downloads retry with backoff under size and content-type "
-        "limits; bytes are stored once per sha256; each file is opened with PyMuPDF and rejected with a per-file reason "
-        "(truncated, encrypted, not a PDF, zero pages, too many pages, scanned, broken xref, …) without stopping the others."
-    ),
-)
-@one_writer_per_partition
 def scholar_pdfs(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
     config, store = luth_config.values.scholar, luth_storage.store
     inventory = build_inventory(config, REPO_ROOT, _blobs(luth_storage), log=context.log.info)
@@ -91,20 +79,6 @@ def scholar_pdfs(context: dg.AssetExecutionContext, luth_config: LuthConfig, lut
     })
 
 
-@dg.asset(
-    key="scholar_extractions",
-    deps=["scholar_pdfs"],
-    group_name=GROUP,
-    kinds={"gemini", "pymupdf", "parquet"},
-    code_version=_version(),
-    description=(
-        "Upstream's four-step chain per exam on the shared LLM client (cached, rate-limited): questions from the subject, "
-        "their context, answers from the official correction only, contexts enriched with earlier results. PyMuPDF text, "
-        "and PNG page images where a page has no text layer; structured output (pydantic schemas) plus a repair step "
-        "(raw LaTeX backslashes, json_repair, item-wise validation). Each item keeps both PDFs' sha256 and page ranges."
-    ),
-)
-@one_writer_per_partition
 def scholar_extractions(
     context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage, llm: LLMClientResource
 ) -> dg.MaterializeResult:
@@ -145,20 +119,6 @@ def scholar_extractions(
     })
 
 
-@dg.asset(
-    key="scholar_exercises",
-    deps=["scholar_extractions"],
-    group_name=GROUP,
-    kinds={"gemini", "parquet"},
-    code_version=_version(),
-    description=(
-        "Refinement pass (fix French and LaTeX, complete the context, step-by-step answer, difficulty, needs-figure), "
-        "then the anomaly filter: empty/answer-less, unbalanced $ or braces or LaTeX that pylatexenc cannot parse, "
-        "non-French (the per-turn rule, fastText), needs a figure, duplicates (exact + MinHash), answer restating the question. "
-        "Chat rows: user = context + question, assistant = the worked answer; rejects with their reason."
-    ),
-)
-@one_writer_per_partition
 def scholar_exercises(
     context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage, llm: LLMClientResource
 ) -> dg.MaterializeResult:
@@ -195,3 +155,48 @@ def scholar_exercises(
         "rejects_path": dg.MetadataValue.path(rejects_uri),
         "rejects": rejects_preview(rejects, ["id", "reason", "question"]),
     })
+
+
+def build(profile: Profile, partitions: Partitions) -> dg.Definitions:
+    """The Scholar chain of `profile`: PDFs, extractions, exercises (one code version: they share config and inputs)."""
+    version = _version(profile)
+    return dg.Definitions(assets=[
+        dg.asset(
+            key="scholar_pdfs",
+            group_name=GROUP,
+            kinds={"pdf", "parquet"},
+            code_version=version,
+            description=(
+                "Exam PDFs from the manifest (`scholar.manifest`: URLs or folder globs with level, contest, subject, year), "
+                "each subject paired with its official correction. Downloads retry with backoff under size and content-type "
+                "limits; bytes are stored once per sha256; each file is opened with PyMuPDF and rejected with a per-file reason "
+                "(truncated, encrypted, not a PDF, zero pages, too many pages, scanned, broken xref, …) without stopping the others."
+            ),
+        )(one_writer_per_partition(scholar_pdfs)),
+        dg.asset(
+            key="scholar_extractions",
+            deps=["scholar_pdfs"],
+            group_name=GROUP,
+            kinds={"gemini", "pymupdf", "parquet"},
+            code_version=version,
+            description=(
+                "Upstream's four-step chain per exam on the shared LLM client (cached, rate-limited): questions from the subject, "
+                "their context, answers from the official correction only, contexts enriched with earlier results. PyMuPDF text, "
+                "and PNG page images where a page has no text layer; structured output (pydantic schemas) plus a repair step "
+                "(raw LaTeX backslashes, json_repair, item-wise validation). Each item keeps both PDFs' sha256 and page ranges."
+            ),
+        )(one_writer_per_partition(scholar_extractions)),
+        dg.asset(
+            key="scholar_exercises",
+            deps=["scholar_extractions"],
+            group_name=GROUP,
+            kinds={"gemini", "parquet"},
+            code_version=version,
+            description=(
+                "Refinement pass (fix French and LaTeX, complete the context, step-by-step answer, difficulty, needs-figure), "
+                "then the anomaly filter: empty/answer-less, unbalanced $ or braces or LaTeX that pylatexenc cannot parse, "
+                "non-French (the per-turn rule, fastText), needs a figure, duplicates (exact + MinHash), answer restating the question. "
+                "Chat rows: user = context + question, assistant = the worked answer; rejects with their reason."
+            ),
+        )(one_writer_per_partition(scholar_exercises)),
+    ])

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from luth_pipeline.core.config import Profile
 from luth_pipeline.core.sft import build as sft
 from luth_pipeline.core.sft import checks as core_checks
 from luth_pipeline.core.sft.hf_dataset import push_to_hub
@@ -13,27 +14,25 @@ from luth_pipeline.core.sft.plots import length_histogram_png
 from luth_pipeline.core.sft.published import hub_uri
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import column_schema, dataset_metadata, markdown_preview, plot_metadata
-from luth_pipeline.defs.partitions import base_model_partitions
+from luth_pipeline.defs.partitions import Partitions
 from luth_pipeline.defs.versions import code_version
-from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 
-def _mixture_deps() -> list[dg.AssetDep]:
+def _mixture_deps(profile: Profile) -> list[dg.AssetDep]:
     """One dep per upstream asset the configured mixture reads (all partitions when partitioned);
     none when `sft.source` is `published` (the rows come from the hub dataset)."""
     deps: dict[str, dg.AssetDep] = {}
-    if current_profile().sft.source == "published":
+    if profile.sft.source == "published":
         return []
-    for item in current_profile().sft.mixture:
+    for item in profile.sft.mixture:
         if item.asset not in deps:
             mapping = dg.AllPartitionMapping() if item.partitions else None
             deps[item.asset] = dg.AssetDep(item.asset, partition_mapping=mapping)
     return list(deps.values())
 
 
-def _code_version(*extra: str) -> str:
-    profile = current_profile()
+def _code_version(profile: Profile, *extra: str) -> str:
     return code_version("sft", profile.sft, *extra)
 
 
@@ -48,21 +47,6 @@ def _plot_metadata(png: bytes, path: Path) -> dict:
     return {"plot_path": dg.MetadataValue.path(str(path)), **plot_metadata(png, "plot", "plot")}
 
 
-@dg.asset(
-    key="luth_sft",
-    group_name="sft",
-    kinds={"python", "parquet", "huggingface"},
-    deps=_mixture_deps(),
-    code_version=_code_version(sft.eval_sets_digest(current_profile())),
-    description=(
-        "Luth-SFT: the configured sources (French samples, Tulu answers, Scholar exercises; or, with "
-        "`sft.source: published`, the splits of the published kurakurai/luth-sft) "
-        "chat-normalized, deduplicated across sources, n-gram decontaminated against every eval set, "
-        "capped per split and shuffled; written as a Hugging Face dataset folder (Parquet shards per "
-        "split + dataset card) and as flat `data`/`rejects`/`decontamination` tables."
-    ),
-)
-@one_writer_per_partition
 def luth_sft(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
     profile, store = luth_config.values, luth_storage.store
     build = sft.build_luth_sft(profile, store, log=context.log.info)
@@ -85,7 +69,7 @@ def luth_sft(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_st
     metadata = dataset_metadata(
         rows,
         build.uris["data"],
-        upstream=[dep.asset_key for dep in _mixture_deps()],
+        upstream=[dep.asset_key for dep in _mixture_deps(profile)],
         derived={"n_tokens": ["messages"]},
         descriptions={"split": "Luth-SFT split (one per source)", "n_tokens": f"tokens with the {build.tokenizer_name} chat template"},
     )
@@ -113,21 +97,6 @@ def luth_sft(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_st
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(
-    key="luth_sft_packed",
-    group_name="sft",
-    kinds={"python", "transformers", "parquet"},
-    deps=["luth_sft"],
-    partitions_def=base_model_partitions,
-    code_version=_code_version(),
-    description=(
-        "Luth-SFT tokenized with the base model's own chat template, labels on assistant turns only "
-        "(template generation mask verified against an independent computation), over-length rows "
-        "dropped or truncated, then packed best-fit-decreasing into `sequence_len` bins with document "
-        "boundaries kept (`seq_lens`, restarting `position_ids`). Schema: luth_pipeline/core/sft/packing.py."
-    ),
-)
-@one_writer_per_partition
 def luth_sft_packed(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
     profile, store = luth_config.values, luth_storage.store
     model = context.partition_key
@@ -164,3 +133,37 @@ def luth_sft_packed(context: dg.AssetExecutionContext, luth_config: LuthConfig, 
         plot_dir.mkdir(parents=True, exist_ok=True)
         metadata.update(_plot_metadata(png, plot_dir / "lengths.png"))
     return dg.MaterializeResult(metadata=metadata)
+
+
+def build(profile: Profile, partitions: Partitions) -> dg.Definitions:
+    """Luth-SFT of `profile` and its packed form per base model."""
+    return dg.Definitions(assets=[
+        dg.asset(
+            key="luth_sft",
+            group_name="sft",
+            kinds={"python", "parquet", "huggingface"},
+            deps=_mixture_deps(profile),
+            code_version=_code_version(profile, sft.eval_sets_digest(profile)),
+            description=(
+                "Luth-SFT: the configured sources (French samples, Tulu answers, Scholar exercises; or, with "
+                "`sft.source: published`, the splits of the published kurakurai/luth-sft) "
+                "chat-normalized, deduplicated across sources, n-gram decontaminated against every eval set, "
+                "capped per split and shuffled; written as a Hugging Face dataset folder (Parquet shards per "
+                "split + dataset card) and as flat `data`/`rejects`/`decontamination` tables."
+            ),
+        )(one_writer_per_partition(luth_sft)),
+        dg.asset(
+            key="luth_sft_packed",
+            group_name="sft",
+            kinds={"python", "transformers", "parquet"},
+            deps=["luth_sft"],
+            partitions_def=partitions.base_model,
+            code_version=_code_version(profile),
+            description=(
+                "Luth-SFT tokenized with the base model's own chat template, labels on assistant turns only "
+                "(template generation mask verified against an independent computation), over-length rows "
+                "dropped or truncated, then packed best-fit-decreasing into `sequence_len` bins with document "
+                "boundaries kept (`seq_lens`, restarting `position_ids`). Schema: luth_pipeline/core/sft/packing.py."
+            ),
+        )(one_writer_per_partition(luth_sft_packed)),
+    ])

@@ -3,39 +3,25 @@
 import dagster as dg
 import polars as pl
 
+from luth_pipeline.core.config import Profile
 from luth_pipeline.core.french.report import frame
 from luth_pipeline.core.text.chat import CHAT_COLUMNS
 from luth_pipeline.core.sources import load_source
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata
-from luth_pipeline.defs.partitions import source_partitions
+from luth_pipeline.defs.partitions import Partitions
 from luth_pipeline.defs.versions import code_version
-from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 ASSET = "raw_multilingual_dumps"
 
 
-def _code_version() -> str:
-    sources = current_profile().sources
-    files = [current_profile().resolve_path(f) for cfg in sources.values() for f in (cfg.data_files or [])]
+def _code_version(profile: Profile) -> str:
+    sources = profile.sources
+    files = [profile.resolve_path(f) for cfg in sources.values() for f in (cfg.data_files or [])]
     return code_version("sources", {name: cfg.model_dump(mode="json") for name, cfg in sources.items()}, files=files)
 
 
-@dg.asset(
-    key=ASSET,
-    partitions_def=source_partitions,
-    group_name="sources",
-    kinds={"huggingface", "parquet"},
-    code_version=_code_version(),
-    description=(
-        "One source of the French mixture (smoltalk2, aya_dataset, CroissantLLM SFT, openhermes-fr) read with "
-        "`datasets.load_dataset` (streamed from the hub in `gpu`, shipped fixture files in `local`), filtered by "
-        "`where` (e.g. aya's French rows), sampled uniformly at `max_rows` (seeded reservoir over the whole stream), normalized to chat `messages` with provenance. Malformed rows go to the "
-        "`rejects` table with their reason."
-    ),
-)
-@one_writer_per_partition
 def raw_multilingual_dumps(
     context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage
 ) -> dg.MaterializeResult:
@@ -64,3 +50,21 @@ def raw_multilingual_dumps(
         "source_columns": dg.MetadataValue.json(loaded.columns),
     })
 
+
+def build(profile: Profile, partitions: Partitions) -> dg.Definitions:
+    """The raw source asset of `profile`, one partition per configured source."""
+    return dg.Definitions(assets=[
+        dg.asset(
+            key=ASSET,
+            partitions_def=partitions.sources,
+            group_name="sources",
+            kinds={"huggingface", "parquet"},
+            code_version=_code_version(profile),
+            description=(
+                "One source of the French mixture (smoltalk2, aya_dataset, CroissantLLM SFT, openhermes-fr) read with "
+                "`datasets.load_dataset` (streamed from the hub in `gpu`, shipped fixture files in `local`), filtered by "
+                "`where` (e.g. aya's French rows), sampled uniformly at `max_rows` (seeded reservoir over the whole stream), normalized to chat `messages` with provenance. Malformed rows go to the "
+                "`rejects` table with their reason."
+            ),
+        )(one_writer_per_partition(raw_multilingual_dumps)),
+    ])

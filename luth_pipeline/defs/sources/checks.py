@@ -5,7 +5,8 @@ import warnings
 import dagster as dg
 import pyarrow.dataset as pads
 
-from luth_pipeline.defs.partitions import source_partitions
+from luth_pipeline.core.config import Profile
+from luth_pipeline.defs.partitions import Partitions
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 ASSET = "raw_multilingual_dumps"
@@ -13,8 +14,6 @@ ASSET = "raw_multilingual_dumps"
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning)
 
 
-@dg.asset_check(asset=ASSET, partitions_def=source_partitions, blocking=True,
-                description="The source yielded at least one usable row (a wrong split, `where` or column yields none).")
 def raw_source_not_empty(context: dg.AssetCheckExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage):
     store, name = luth_storage.store, context.partition_key
     cfg = luth_config.values.sources[name]
@@ -30,3 +29,11 @@ def raw_source_not_empty(context: dg.AssetCheckExecutionContext, luth_config: Lu
                    f"{name} yielded no usable row from {origin} ({counts}): check sources.{name}.split, .where and the column keys")
     return dg.AssetCheckResult(passed=kept > 0, severity=dg.AssetCheckSeverity.ERROR, description=description,
                                metadata={"rows": kept, "rejected": rejected, "rows_read": read, "rows_dropped_by_where": dropped})
+
+
+def build(profile: Profile, partitions: Partitions) -> dg.Definitions:
+    """The blocking check of each source partition."""
+    return dg.Definitions(asset_checks=[
+        dg.asset_check(asset=ASSET, partitions_def=partitions.sources, blocking=True,
+                       description="The source yielded at least one usable row (a wrong split, `where` or column yields none).")(raw_source_not_empty),
+    ])

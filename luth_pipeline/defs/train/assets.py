@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from luth_pipeline.core.config import Profile
 from luth_pipeline.core.config.profile import REPO_ROOT
 from luth_pipeline.core.train import run as train_run
 from luth_pipeline.core.train.model_card import training_datasets
@@ -9,10 +10,9 @@ from luth_pipeline.core.train.plots import loss_curve_png
 from luth_pipeline.defs.check_gate import unchecked_data_problems
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import latest_materialization, plot_metadata
-from luth_pipeline.defs.partitions import base_model_partitions
+from luth_pipeline.defs.partitions import Partitions
 from luth_pipeline.defs.scale_out import step_tags
 from luth_pipeline.defs.versions import code_version
-from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
 
@@ -24,8 +24,7 @@ REQUIRED_CHECKS = {
 }
 
 
-def _code_version() -> str:
-    profile = current_profile()
+def _code_version(profile: Profile) -> str:
     return code_version("train", profile.train, profile.base_models)
 
 
@@ -68,24 +67,6 @@ def _history_markdown(history: list[dict], limit: int = 40) -> str:
     return "\n".join(rows)
 
 
-@dg.asset(
-    key="finetuned_checkpoint",
-    group_name="train",
-    kinds={"pytorch", "transformers", "axolotl" if current_profile().train.engine == "axolotl" else "python"},
-    deps=["luth_sft_packed", "luth_sft"],
-    partitions_def=base_model_partitions,
-    pool="gpu",
-    op_tags=step_tags("finetuned_checkpoint"),  # a GPU pod sized from the profile (defs/scale_out.py)
-    code_version=_code_version(),
-    description=(
-        "Full fine-tune of the base model on Luth-SFT, loss on assistant turns only, packed sequences "
-        "with document-masked attention, cosine schedule with warmup. Engine per profile: Axolotl + "
-        "DeepSpeed in .venv-train launched through Dagster Pipes (gpu), or the light engine "
-        "(transformers Trainer on luth_sft_packed, local). Output: a Hugging Face checkpoint folder "
-        "(weights, tokenizer + chat template, generation config, model card)."
-    ),
-)
-@one_writer_per_partition
 def finetuned_checkpoint(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
     profile, store = luth_config.values, luth_storage.store
     base_model = context.partition_key
@@ -143,3 +124,26 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, luth_config: LuthCon
         "model_card": dg.MetadataValue.md((outcome.path / "README.md").read_text(encoding="utf-8").split("---", 2)[-1]),
     }
     return dg.MaterializeResult(metadata={k: v for k, v in metadata.items() if v is not None})
+
+
+def build(profile: Profile, partitions: Partitions) -> dg.Definitions:
+    """finetuned_checkpoint of `profile`, one fine-tune per base model."""
+    return dg.Definitions(assets=[
+        dg.asset(
+            key="finetuned_checkpoint",
+            group_name="train",
+            kinds={"pytorch", "transformers", "axolotl" if profile.train.engine == "axolotl" else "python"},
+            deps=["luth_sft_packed", "luth_sft"],
+            partitions_def=partitions.base_model,
+            pool="gpu",
+            op_tags=step_tags(profile, "finetuned_checkpoint"),  # a GPU pod sized from the profile (defs/scale_out.py)
+            code_version=_code_version(profile),
+            description=(
+                "Full fine-tune of the base model on Luth-SFT, loss on assistant turns only, packed sequences "
+                "with document-masked attention, cosine schedule with warmup. Engine per profile: Axolotl + "
+                "DeepSpeed in .venv-train launched through Dagster Pipes (gpu), or the light engine "
+                "(transformers Trainer on luth_sft_packed, local). Output: a Hugging Face checkpoint folder "
+                "(weights, tokenizer + chat template, generation config, model card)."
+            ),
+        )(one_writer_per_partition(finetuned_checkpoint)),
+    ])

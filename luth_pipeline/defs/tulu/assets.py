@@ -6,37 +6,34 @@ a crash sends only the requests that had not finished, and rows keep their Tulu 
 
 import dagster as dg
 
+from luth_pipeline.core.config import Profile
 from luth_pipeline.core.llm.factory import endpoint_of
 from luth_pipeline.core.tulu.generate import answer_prompts, translate_prompts
 from luth_pipeline.core.tulu.load import load_prompts
 from luth_pipeline.core.llm.prompts import PromptTemplate
 from luth_pipeline.defs.locking import one_writer_per_partition
 from luth_pipeline.defs.metadata import dataset_metadata
+from luth_pipeline.defs.partitions import Partitions
 from luth_pipeline.defs.scale_out import gpu_pool, step_tags
 from luth_pipeline.defs.metadata import llm_metadata
 from luth_pipeline.defs.tulu.metadata import length_plot, rejects_metadata
 from luth_pipeline.defs.versions import code_version
-from luth_pipeline.profile import current_profile
 from luth_pipeline.resources import LuthConfig, LuthStorage
 from luth_pipeline.resources.llm import LLMClientResource
 
-_profile = current_profile()
-_tulu = _profile.tulu
-
-
-def _template_texts(*names: str) -> list[str]:
+def _template_texts(profile: Profile, *names: str) -> list[str]:
     """Prompt template contents: editing a prompt makes the asset stale."""
-    directory = _profile.resolve_path(_tulu.prompts_dir)
+    directory = profile.resolve_path(profile.tulu.prompts_dir)
     return [(directory / f"tulu_{n}.yaml").read_text(encoding="utf-8") if (directory / f"tulu_{n}.yaml").is_file() else ""
             for n in names]
 
 
-def _source_files() -> list:
-    return [_profile.resolve_path(f) for source in _tulu.sources.values() for f in (source.data_files or [])]
+def _source_files(profile: Profile) -> list:
+    return [profile.resolve_path(f) for source in profile.tulu.sources.values() for f in (source.data_files or [])]
 
 
-def _endpoints(*stages) -> list:
-    return [_profile.llm.endpoints.get(s.endpoint) if s else None for s in stages]
+def _endpoints(profile: Profile, *stages) -> list:
+    return [profile.llm.endpoints.get(s.endpoint) if s else None for s in stages]
 
 
 def _templates(profile, *names: str) -> dict[str, PromptTemplate]:
@@ -50,14 +47,6 @@ def _require(stage, key: str):
     return stage
 
 
-@dg.asset(
-    group_name="tulu",
-    kinds={"python", "polars", "parquet"},
-    description="User prompts of the Tulu 3 persona instruction-following and persona math sets, Tulu ids kept, "
-                "exact duplicates (whitespace/case-insensitive) removed.",
-    code_version=code_version("tulu", _tulu.sources, files=_source_files()),
-)
-@one_writer_per_partition
 def tulu_prompts(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
     profile = luth_config.values
     prompts, rejects = load_prompts(profile.tulu.sources, profile.resolve_path)
@@ -73,18 +62,6 @@ def tulu_prompts(context: dg.AssetExecutionContext, luth_config: LuthConfig, lut
     })
 
 
-@dg.asset(
-    group_name="tulu",
-    kinds={"python", "polars", "parquet"},
-    deps=[tulu_prompts],
-    description="Tulu prompts translated to French by the profile's translation LLM (cached); kept only when the "
-                "output is French (langdetect), its length ratio is sane and code blocks/LaTeX/markdown survive.",
-    code_version=code_version("tulu", _tulu.translate, _tulu.translation_checks,
-                                                         *_endpoints(_tulu.translate), *_template_texts("translate")),
-    pool=gpu_pool("tulu_prompts_fr"),
-    op_tags=step_tags("tulu_prompts_fr"),  # offline vLLM: a GPU pod sized from the profile
-)
-@one_writer_per_partition
 def tulu_prompts_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage,
                     llm: LLMClientResource) -> dg.MaterializeResult:
     profile = luth_config.values
@@ -112,20 +89,6 @@ def tulu_prompts_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, 
     })
 
 
-@dg.asset(
-    group_name="tulu",
-    kinds={"python", "polars", "parquet"},
-    deps=[tulu_prompts_fr],
-    description="French answers to the translated prompts by the teacher LLM (thinking off, cached), dropping "
-                "truncated, empty, refused and non-French answers, then upstream's LLM judge as a filter. "
-                "Chat table: user = French prompt, assistant = answer; source_id = the Tulu id.",
-    code_version=code_version("tulu", _tulu.answer, _tulu.judge, _tulu.answer_checks,
-                                                         *_endpoints(_tulu.answer, _tulu.judge),
-                                                         *_template_texts("answer", "judge")),
-    pool=gpu_pool("tulu_answers_fr"),
-    op_tags=step_tags("tulu_answers_fr"),
-)
-@one_writer_per_partition
 def tulu_answers_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage,
                     llm: LLMClientResource) -> dg.MaterializeResult:
     profile = luth_config.values
@@ -168,3 +131,41 @@ def _check_failures(generation: dict, max_rate: float) -> None:
 
     for step, stats in generation.items():
         GenerationResult([], stats).check_failure_rate(max_rate, desc=f"tulu {step}")
+
+
+def build(profile: Profile, partitions: Partitions) -> dg.Definitions:
+    """The Tulu chain of `profile`: prompts, French translations, French answers."""
+    tulu = profile.tulu
+    return dg.Definitions(assets=[
+        dg.asset(
+            group_name="tulu",
+            kinds={"python", "polars", "parquet"},
+            description="User prompts of the Tulu 3 persona instruction-following and persona math sets, Tulu ids kept, "
+                        "exact duplicates (whitespace/case-insensitive) removed.",
+            code_version=code_version("tulu", tulu.sources, files=_source_files(profile)),
+        )(one_writer_per_partition(tulu_prompts)),
+        dg.asset(
+            group_name="tulu",
+            kinds={"python", "polars", "parquet"},
+            deps=["tulu_prompts"],
+            description="Tulu prompts translated to French by the profile's translation LLM (cached); kept only when the "
+                        "output is French (langdetect), its length ratio is sane and code blocks/LaTeX/markdown survive.",
+            code_version=code_version("tulu", tulu.translate, tulu.translation_checks,
+                                      *_endpoints(profile, tulu.translate), *_template_texts(profile, "translate")),
+            pool=gpu_pool(profile, "tulu_prompts_fr"),
+            op_tags=step_tags(profile, "tulu_prompts_fr"),  # offline vLLM: a GPU pod sized from the profile
+        )(one_writer_per_partition(tulu_prompts_fr)),
+        dg.asset(
+            group_name="tulu",
+            kinds={"python", "polars", "parquet"},
+            deps=["tulu_prompts_fr"],
+            description="French answers to the translated prompts by the teacher LLM (thinking off, cached), dropping "
+                        "truncated, empty, refused and non-French answers, then upstream's LLM judge as a filter. "
+                        "Chat table: user = French prompt, assistant = answer; source_id = the Tulu id.",
+            code_version=code_version("tulu", tulu.answer, tulu.judge, tulu.answer_checks,
+                                      *_endpoints(profile, tulu.answer, tulu.judge),
+                                      *_template_texts(profile, "answer", "judge")),
+            pool=gpu_pool(profile, "tulu_answers_fr"),
+            op_tags=step_tags(profile, "tulu_answers_fr"),
+        )(one_writer_per_partition(tulu_answers_fr)),
+    ])

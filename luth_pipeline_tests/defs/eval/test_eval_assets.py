@@ -9,13 +9,13 @@ import polars as pl
 import yaml
 
 from luth_pipeline.core.storage import DatasetStore
-from luth_pipeline.defs.eval.assets import benchmark_scores, eval_report
-from luth_pipeline.defs.eval.schedules import (
-    checkpoint_keys_for,
-    new_checkpoint_sensor,
-    reevaluate_checkpoints_schedule,
-)
+from luth_pipeline.defs.eval.schedules import checkpoint_keys_for
 from luth_pipeline.resources import LuthConfig
+from luth_pipeline_tests.stage_defs import assets, schedule, sensor
+
+benchmark_scores, eval_report = assets("benchmark_scores", "eval_report")
+new_checkpoint_sensor = sensor("new_checkpoint_sensor")
+reevaluate_checkpoints_schedule = schedule("reevaluate_checkpoints_schedule")
 
 
 def _fake_finetune(store: DatasetStore, tiny_model_path: str) -> None:

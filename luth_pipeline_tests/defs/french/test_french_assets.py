@@ -6,12 +6,11 @@ import pytest
 import yaml
 
 from luth_pipeline.core.config.profile import PROFILES_DIR
-from luth_pipeline.defs.french import checks
-from luth_pipeline.defs.french.assets import french_samples
-from luth_pipeline.defs.sources.assets import raw_multilingual_dumps
 from luth_pipeline.resources import LuthConfig, LuthStorage
+from luth_pipeline_tests.stage_defs import assets, checks
 
-CHECKS = [checks.french_share, checks.no_empty_turns, checks.no_duplicate_ids]
+raw_multilingual_dumps, french_samples = assets("raw_multilingual_dumps", "french_samples")
+CHECKS = checks("french_share", "no_empty_turns", "no_duplicate_ids")
 SOURCES = ["smoltalk2", "aya_dataset", "croissantllm", "openhermes_fr"]
 
 

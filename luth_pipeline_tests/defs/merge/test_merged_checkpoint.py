@@ -6,9 +6,11 @@ from transformers import AutoModelForCausalLM
 
 from luth_pipeline.core.checkpoints import checkpoint_location
 from luth_pipeline.core.merge.checkpoint_files import parameter_checksum
-from luth_pipeline.defs.merge.assets import merged_checkpoint
-from luth_pipeline.defs.partitions import merge_partitions
+from luth_pipeline.defs.partitions import Partitions
 from luth_pipeline_tests.core.merge.models import save_variant
+from luth_pipeline_tests.stage_defs import assets
+
+[merged_checkpoint] = assets("merged_checkpoint")
 
 
 def _partition(recipe: str) -> dg.MultiPartitionKey:
@@ -16,7 +18,7 @@ def _partition(recipe: str) -> dg.MultiPartitionKey:
 
 
 def test_local_profile_partitions_are_the_configured_sweep(local_profile):
-    recipes = {k.keys_by_dimension["recipe"] for k in merge_partitions.get_partition_keys()}
+    recipes = {k.keys_by_dimension["recipe"] for k in Partitions.of(local_profile).merge.get_partition_keys()}
     assert recipes == set(local_profile.merge.recipes)
     assert {"linear-030", "slerp-070", "slerp-upstream"} <= recipes
 

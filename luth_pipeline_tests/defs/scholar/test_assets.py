@@ -6,15 +6,14 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from luth_pipeline.defs.scholar import checks
-from luth_pipeline.defs.scholar.assets import scholar_exercises, scholar_extractions, scholar_pdfs
+from luth_pipeline_tests.stage_defs import assets, checks
 from luth_pipeline.resources import LuthConfig, LuthStorage
 from luth_pipeline.resources.llm import LLMClientResource
 from luth_pipeline_tests.fixtures.scholar.loopback import API_KEY_ENV, gemini_profile, scripted_reply
 from luth_pipeline_tests.servers import GeminiServer
 
-ASSETS = [scholar_pdfs, scholar_extractions, scholar_exercises]
-CHECKS = [checks.scholar_one_item_per_path, checks.scholar_chat_shape, checks.scholar_lineage, checks.scholar_latex_and_french]
+ASSETS = assets("scholar_pdfs", "scholar_extractions", "scholar_exercises")
+CHECKS = checks("scholar_one_item_per_path", "scholar_chat_shape", "scholar_lineage", "scholar_latex_and_french")
 
 
 def _metadata(result, key):

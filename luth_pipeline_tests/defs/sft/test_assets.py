@@ -8,10 +8,11 @@ import polars as pl
 
 from luth_pipeline.core.sft.checks import decontamination_problems, documents_without_trainable_tokens
 from luth_pipeline.core.storage import DatasetStore
-from luth_pipeline.defs.sft import assets, checks
 from luth_pipeline_tests.core.sft.chat_tables import chat_table, eval_rows, write_french_samples
+from luth_pipeline_tests.stage_defs import assets, checks
 
-ALL = [assets.luth_sft, assets.luth_sft_packed, checks.luth_sft_decontaminated, checks.luth_sft_schema, checks.luth_sft_packed_trainable, checks.luth_sft_packed_schema]
+ALL = [*assets("luth_sft", "luth_sft_packed"),
+       *checks("luth_sft_decontaminated", "luth_sft_schema", "luth_sft_packed_trainable", "luth_sft_packed_schema")]
 
 
 def test_luth_sft_and_packed_materialize_with_passing_checks(luth_resources, tiny_model_path):

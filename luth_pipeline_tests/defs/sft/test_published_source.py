@@ -9,9 +9,12 @@ import yaml
 
 from luth_pipeline.core.config.profile import PROFILES_DIR
 from luth_pipeline.core.lineage import format_trace, trace
-from luth_pipeline.defs.sft import assets, checks
+from luth_pipeline.core.config import load_profile
+from luth_pipeline.defs.sft import checks
+from luth_pipeline.defs.sft.assets import _mixture_deps
 from luth_pipeline.resources import LuthConfig
 from luth_pipeline_tests.fixtures.make_published_sft_fixture import SPLIT_ROWS
+from luth_pipeline_tests.stage_defs import assets, checks as check_defs
 
 HUB = "hf://datasets/kurakurai/luth-sft"
 
@@ -28,7 +31,7 @@ def _profile(tmp_path, **split_sizes) -> LuthConfig:
 def test_training_data_from_the_published_luth_sft(luth_resources, tiny_model_path, tmp_path):
     resources = {**luth_resources, "luth_config": _profile(tmp_path, expected=SPLIT_ROWS, tolerance=0.01)}
     store = resources["luth_storage"].store
-    selected = [assets.luth_sft, checks.luth_sft_decontaminated, checks.luth_sft_schema, checks.luth_sft_split_sizes]
+    selected = [*assets("luth_sft"), *check_defs("luth_sft_decontaminated", "luth_sft_schema", "luth_sft_split_sizes")]
     result = dg.materialize(selected, resources=resources)  # nothing upstream is materialized: not needed
     assert result.success
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
@@ -49,7 +52,7 @@ def test_training_data_from_the_published_luth_sft(luth_resources, tiny_model_pa
     assert len(chain) == 1 and chain[0].external.startswith(f"{HUB} luth_openhermes/")
     assert f"1 hop(s); hub row: {HUB} luth_openhermes/" in format_trace(chain)
 
-    packed = dg.materialize([assets.luth_sft, assets.luth_sft_packed, checks.luth_sft_packed_trainable, checks.luth_sft_packed_schema],
+    packed = dg.materialize([*assets("luth_sft", "luth_sft_packed"), *check_defs("luth_sft_packed_trainable", "luth_sft_packed_schema")],
                             resources=resources, partition_key="tiny", selection=["luth_sft_packed"])
     assert packed.success and all(e.passed for e in packed.get_asset_check_evaluations())
     assert packed.asset_materializations_for_node("luth_sft_packed")[0].metadata["documents"].value == sum(SPLIT_ROWS.values())
@@ -60,18 +63,12 @@ def test_training_data_from_the_published_luth_sft(luth_resources, tiny_model_pa
     assert not far.passed and "split luth_openhermes has 12 rows, expected 406,516 ± 25%" in far.description
 
 
-def test_published_source_has_no_upstream_deps(tmp_path, monkeypatch):
-    from luth_pipeline.profile import current_profile
-
-    raw = yaml.safe_load((PROFILES_DIR / "local.yaml").read_text(encoding="utf-8"))
-    raw["sft"]["source"] = "published"
-    path = tmp_path / "p.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    monkeypatch.setenv("LUTH_PROFILE", str(path))
-    current_profile.cache_clear()
-    try:
-        assert assets._mixture_deps() == []
-    finally:
-        monkeypatch.delenv("LUTH_PROFILE")
-        current_profile.cache_clear()
-    assert {d.asset_key.to_user_string() for d in assets._mixture_deps()} == {"scholar_exercises", "french_samples", "tulu_answers_fr"}
+def test_published_source_has_no_upstream_deps(tmp_path):
+    path = _profile(tmp_path).profile
+    assert _mixture_deps(load_profile(path)) == []
+    [published] = assets("luth_sft", profile=path)
+    assert not published.asset_deps[published.key]
+    mixture = {d.asset_key.to_user_string() for d in _mixture_deps(load_profile("local"))}
+    assert mixture == {"scholar_exercises", "french_samples", "tulu_answers_fr"}
+    [local] = assets("luth_sft")
+    assert {k.to_user_string() for k in local.asset_deps[local.key]} == mixture

@@ -5,8 +5,10 @@ import pytest
 import yaml
 
 from luth_pipeline.core.config.profile import PROFILES_DIR
-from luth_pipeline.defs.sources.assets import raw_multilingual_dumps
 from luth_pipeline.resources import LuthConfig
+from luth_pipeline_tests.stage_defs import assets, checks
+
+[raw_multilingual_dumps] = assets("raw_multilingual_dumps")
 
 
 def test_raw_asset_writes_rows_and_rejects(luth_resources):
@@ -34,7 +36,7 @@ def test_wrong_column_in_the_profile_fails_naming_the_key(luth_resources, tmp_pa
 
 
 def test_a_source_that_yields_nothing_fails_its_blocking_check(luth_resources, tmp_path):
-    from luth_pipeline.defs.sources.checks import raw_source_not_empty
+    [raw_source_not_empty] = checks("raw_source_not_empty")
 
     ok = dg.materialize([raw_multilingual_dumps, raw_source_not_empty], resources=luth_resources, partition_key="aya_dataset")
     [passed] = ok.get_asset_check_evaluations()

@@ -10,9 +10,11 @@ import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from luth_pipeline.core.sft.build import dataset_folder
-from luth_pipeline.defs.train.assets import finetuned_checkpoint
 from luth_pipeline.resources import LuthConfig
 from luth_pipeline_tests.core.train.helpers import fixture_conversations, packed_table
+from luth_pipeline_tests.stage_defs import assets
+
+[finetuned_checkpoint] = assets("finetuned_checkpoint")
 
 
 def _assert_loads_and_generates(path):

@@ -5,14 +5,15 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from luth_pipeline.definitions import defs
+from luth_pipeline.definitions import build_definitions
 from luth_pipeline.defs.check_gate import blocking_check_keys, unchecked_data_problems
-from luth_pipeline.defs.sft import assets, checks
-from luth_pipeline.defs.train.assets import REQUIRED_CHECKS, finetuned_checkpoint
+from luth_pipeline.defs.train.assets import REQUIRED_CHECKS
 from luth_pipeline_tests.core.sft.chat_tables import eval_rows, write_french_samples
+from luth_pipeline_tests.stage_defs import assets, checks
 
-SFT = [assets.luth_sft, assets.luth_sft_packed, checks.luth_sft_decontaminated, checks.luth_sft_schema,
-       checks.luth_sft_packed_trainable, checks.luth_sft_packed_schema]
+SFT = [*assets("luth_sft", "luth_sft_packed"), *checks("luth_sft_decontaminated", "luth_sft_schema",
+                                                       "luth_sft_packed_trainable", "luth_sft_packed_schema")]
+[finetuned_checkpoint] = assets("finetuned_checkpoint")
 
 
 def _train(resources, instance):
@@ -25,7 +26,7 @@ def training_data_problems(instance, base_model: str) -> list[str]:
 
 
 def test_training_requires_every_blocking_check_the_sft_stage_declares():
-    repository = defs().get_repository_def()
+    repository = build_definitions("local").get_repository_def()
     assert {asset: [k.name for k in blocking_check_keys(repository, asset)] for asset in REQUIRED_CHECKS} == REQUIRED_CHECKS
 
 
@@ -66,7 +67,7 @@ def test_a_check_failing_in_a_later_run_stops_training(checked_data, luth_resour
     messages[0] = [{"role": "user", "content": question}, {"role": "assistant", "content": "Canberra."}]
     store.write(rows.with_columns(pl.Series("messages", messages, dtype=rows.schema["messages"])), "luth_sft")
     check_run = dg.materialize(SFT[:1] + SFT[2:4], resources=luth_resources, instance=instance,
-                               selection=dg.AssetSelection.checks_for_assets(assets.luth_sft), raise_on_error=False)
+                               selection=dg.AssetSelection.checks_for_assets("luth_sft"), raise_on_error=False)
     assert [e.passed for e in check_run.get_asset_check_evaluations() if e.check_name == "luth_sft_decontaminated"] == [False]
 
     result = _train(luth_resources, instance)
@@ -78,7 +79,7 @@ def test_a_check_failing_in_a_later_run_stops_training(checked_data, luth_resour
 
 def test_data_rematerialized_without_its_checks_stops_training(checked_data, luth_resources):
     instance, _ = checked_data
-    unchecked = dg.materialize([assets.luth_sft_packed], resources=luth_resources, instance=instance, partition_key="tiny")
+    unchecked = dg.materialize(assets("luth_sft_packed"), resources=luth_resources, instance=instance, partition_key="tiny")
     assert unchecked.success and not unchecked.get_asset_check_evaluations()
     problems = training_data_problems(instance, "tiny")
     assert len(problems) == 2 and all("has not run on the latest materialization" in p for p in problems), problems

@@ -24,10 +24,11 @@ ANSWERED_BEFORE_KILL = 15
 
 CHILD = textwrap.dedent("""
     import sys, dagster as dg
-    from luth_pipeline.defs.tulu.assets import tulu_prompts, tulu_prompts_fr
     from luth_pipeline.resources import LuthConfig, LuthStorage
     from luth_pipeline.resources.llm import LLMClientResource
+    from luth_pipeline_tests.stage_defs import assets
     profile, data = sys.argv[1], sys.argv[2]
+    tulu_prompts, tulu_prompts_fr = assets("tulu_prompts", "tulu_prompts_fr", profile=profile)
     result = dg.materialize([tulu_prompts, tulu_prompts_fr], resources={
         "luth_config": LuthConfig(profile=profile), "luth_storage": LuthStorage(root=data),
         "llm": LLMClientResource(openai_api_key=dg.EnvVar("OPENAI_API_KEY"))})

@@ -6,9 +6,11 @@ import polars as pl
 
 from luth_pipeline.core.config import load_profile
 from luth_pipeline.defs.tulu import checks as tulu_checks
-from luth_pipeline.defs.tulu.assets import tulu_answers_fr, tulu_prompts, tulu_prompts_fr
 from luth_pipeline.resources import LuthConfig, LuthStorage
 from luth_pipeline.resources.llm import LLMClientResource
+from luth_pipeline_tests.stage_defs import assets, checks
+
+tulu_prompts, tulu_prompts_fr, tulu_answers_fr = assets("tulu_prompts", "tulu_prompts_fr", "tulu_answers_fr")
 
 
 def _resources(tmp_path):
@@ -31,8 +33,8 @@ def _metadata(result, key):
 
 def test_tulu_assets_materialize_with_realistic_french_rows(tmp_path, tiny_model_path):
     resources = _resources(tmp_path)
-    checks = [tulu_checks.tulu_chat_shape, tulu_checks.tulu_lineage, tulu_checks.tulu_french]
-    result = dg.materialize([tulu_prompts, tulu_prompts_fr, tulu_answers_fr, *checks], resources=resources)
+    tulu_checks_defs = checks("tulu_chat_shape", "tulu_lineage", "tulu_french")
+    result = dg.materialize([tulu_prompts, tulu_prompts_fr, tulu_answers_fr, *tulu_checks_defs], resources=resources)
     assert result.success
     evaluations = result.get_asset_check_evaluations()
     assert sorted(e.check_name for e in evaluations) == ["tulu_chat_shape", "tulu_french", "tulu_lineage"]
