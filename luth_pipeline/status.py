@@ -5,7 +5,9 @@ version (our stage fingerprint) changed since it was materialized, or an upstrea
 newer data; MISSING when it was never materialized. Dagster publishes that answer (the UI's
 "Unsynced" badges and their root causes) through its GraphQL API, so we ask it there, with
 Dagster's public `dagster-graphql` CLI: it loads the definitions in a code server, as
-`dagster dev` does, and answers from the instance at $DAGSTER_HOME. The causes are printed verbatim.
+`dagster dev` does, and answers from the instance at $DAGSTER_HOME. With `--url`, a running
+webserver (`make ui`) answers instead, for the code it has loaded, without that extra load.
+The causes are printed verbatim.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,9 +66,18 @@ class AssetStatus:
     causes: list[str]
 
 
-def dagster_graphql(query: str, variables: dict, module: str = DEFINITIONS_MODULE) -> dict:
-    """Run `query` through Dagster's `dagster-graphql` CLI against the definitions in `module` and
-    the instance at $DAGSTER_HOME; its `data`, or an error with Dagster's own message."""
+def dagster_graphql(query: str, variables: dict, module: str = DEFINITIONS_MODULE, url: str | None = None) -> dict:
+    """Run `query` on Dagster's GraphQL API: on the webserver at `url` when given (its /graphql
+    endpoint, the one the UI uses), else through the `dagster-graphql` CLI against the
+    definitions in `module` and the instance at $DAGSTER_HOME. Its `data`, or an error with
+    Dagster's own message."""
+    result = _post(url, query, variables) if url else _run_cli(query, variables, module)
+    if result.get("errors"):
+        raise RuntimeError("Dagster GraphQL: " + "; ".join(e.get("message", str(e)) for e in result["errors"]))
+    return result["data"]
+
+
+def _run_cli(query: str, variables: dict, module: str) -> dict:
     exe = shutil.which("dagster-graphql", path=str(Path(sys.executable).parent)) or shutil.which("dagster-graphql")
     if exe is None:
         raise RuntimeError("the `dagster-graphql` command is missing: install dagster-graphql (it comes with dagster-webserver)")
@@ -78,10 +91,18 @@ def dagster_graphql(query: str, variables: dict, module: str = DEFINITIONS_MODUL
         if proc.returncode != 0 or not result_path.exists():
             logs = log_path.read_text(encoding="utf-8", errors="replace")
             raise RuntimeError(f"dagster-graphql failed (exit {proc.returncode}):\n{logs[-3000:]}")
-        result = json.loads(result_path.read_text(encoding="utf-8"))
-    if result.get("errors"):
-        raise RuntimeError("dagster-graphql: " + "; ".join(e.get("message", str(e)) for e in result["errors"]))
-    return result["data"]
+        return json.loads(result_path.read_text(encoding="utf-8"))
+
+
+def _post(url: str, query: str, variables: dict) -> dict:
+    request = urllib.request.Request(url.rstrip("/") + "/graphql", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"query": query, "variables": variables}).encode())
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            return json.loads(response.read())
+    except urllib.error.URLError as error:
+        raise RuntimeError(f"no Dagster webserver answers at {url} ({error.reason}): start one with `make ui`, "
+                           "or leave out --url") from error
 
 
 def _describe(cause: dict) -> str:
@@ -99,14 +120,14 @@ def _status(key: str, partition: str | None, status: str, causes: list[dict]) ->
     return AssetStatus(key, partition, status, [_describe(c) for c in causes] if status == "STALE" else [])
 
 
-def stale_statuses(graph, keys: list[dg.AssetKey], module: str = DEFINITIONS_MODULE) -> list[AssetStatus]:
+def stale_statuses(graph, keys: list[dg.AssetKey], module: str = DEFINITIONS_MODULE, url: str | None = None) -> list[AssetStatus]:
     """Dagster's staleness (the UI's "Unsynced") of every partition of `keys`, in that order, with
-    the root causes of what is stale: one `dagster-graphql` call for all of them. `graph` (the
-    same definitions, loaded here) says which assets are partitioned."""
+    the root causes of what is stale: one GraphQL request for all of them (`dagster_graphql`).
+    `graph` (the same definitions, loaded here) says which assets are partitioned."""
     partitioned = [k for k in keys if graph.get(k).partitions_def is not None]
     unpartitioned = [k for k in keys if graph.get(k).partitions_def is None]
     data = dagster_graphql(STALENESS_QUERY, {"partitioned": [{"path": k.path} for k in partitioned],
-                                             "unpartitioned": [{"path": k.path} for k in unpartitioned]}, module)
+                                             "unpartitioned": [{"path": k.path} for k in unpartitioned]}, module, url)
     for entry in (data.get("workspaceOrError") or {}).get("locationEntries", []):
         error = entry.get("locationOrLoadError") or {}
         if error.get("message"):  # a PythonError: the definitions did not load
@@ -126,13 +147,13 @@ def stale_statuses(graph, keys: list[dg.AssetKey], module: str = DEFINITIONS_MOD
     return [status for k in keys for status in by_key[k.to_user_string()]]
 
 
-def asset_statuses(defs: dg.Definitions, selection: list[str] | None = None) -> list[AssetStatus]:
+def asset_statuses(defs: dg.Definitions, selection: list[str] | None = None, url: str | None = None) -> list[AssetStatus]:
     graph = defs.resolve_asset_graph()
     keys = [k for level in graph.toposorted_asset_keys_by_level for k in sorted(level) if graph.get(k).is_materializable]
     if selection:
         check_names("asset", selection, [k.to_user_string() for k in keys])
         keys = [k for k in keys if k.to_user_string() in selection]
-    return stale_statuses(graph, keys)
+    return stale_statuses(graph, keys, url=url)
 
 
 def format_statuses(statuses: list[AssetStatus], show_fresh: bool = False) -> str:

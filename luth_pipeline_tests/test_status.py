@@ -1,7 +1,8 @@
 """`luth status` asks Dagster's GraphQL API (through the `dagster-graphql` CLI) for staleness. On a
 small graph with every kind of answer (fresh, missing, a new code version, new upstream data,
 per partition and not), its statuses and root causes are exactly those of Dagster's in-process
-resolver, the one behind the UI's "Unsynced" badges, which this test alone imports."""
+resolver, the one behind the UI's "Unsynced" badges, which this test alone imports; a running
+webserver (`luth status --url`) gives the same answer."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import dagster as dg
 import pytest
 
 from luth_pipeline.status import stale_statuses
+from luth_pipeline_tests.e2e.servers import VENV_BIN, Process, free_port, location_loaded, wait_for
 
 PROBE = '''
 import os
@@ -83,7 +85,10 @@ def probe(tmp_path, monkeypatch):
     sys.modules.pop("luth_status_probe", None)
 
 
-def test_graphql_staleness_matches_dagsters_resolver_partition_by_partition(probe):
+def _stale_scenario(probe):
+    """up[a] FRESH (re-run at its new code version), up[b] STALE (new code version), up[c] MISSING,
+    extra FRESH, down STALE (new data upstream, a new dependency), report MISSING; with the graph,
+    its keys and Dagster's in-process resolver's answer."""
     module = probe("1")
     with dg.DagsterInstance.get() as instance:
         for partition in ("a", "b"):  # c is never materialized
@@ -91,10 +96,13 @@ def test_graphql_staleness_matches_dagsters_resolver_partition_by_partition(prob
         assert dg.materialize([module.extra, module.down], instance=instance).success
         module = probe("2")  # up's code changes, down gains a dependency; only up[a] is materialized again
         assert dg.materialize([module.up], instance=instance, partition_key="a").success
-
         graph = module.defs.resolve_asset_graph()
         keys = [dg.AssetKey("up"), dg.AssetKey("extra"), dg.AssetKey("down"), dg.AssetKey("report")]
-        expected = _dagster_resolver_statuses(instance, graph, keys)
+        return graph, keys, _dagster_resolver_statuses(instance, graph, keys)
+
+
+def test_graphql_staleness_matches_dagsters_resolver_partition_by_partition(probe):
+    graph, keys, expected = _stale_scenario(probe)
     got = [(s.key, s.partition, s.status, s.causes) for s in stale_statuses(graph, keys, module="luth_status_probe")]
 
     assert got == expected
@@ -106,6 +114,21 @@ def test_graphql_staleness_matches_dagsters_resolver_partition_by_partition(prob
     assert statuses[("down", None)][0] == "STALE"
     assert sorted(statuses[("down", None)][1]) == ["down: has a new dependency on extra (extra)", "up[a]: has a new data version"]
     assert statuses[("report", None)] == ("MISSING", [])
+
+
+def test_a_running_webserver_gives_the_same_answer(probe, tmp_path):
+    graph, keys, expected = _stale_scenario(probe)
+    port = free_port()
+    webserver = Process([str(VENV_BIN / "dagster-webserver"), "-m", "luth_status_probe", "-h", "127.0.0.1", "-p", str(port)],
+                        tmp_path / "webserver.log", {**os.environ, "DAGSTER_DISABLE_TELEMETRY": "1"})
+    try:
+        wait_for(lambda: location_loaded(port), 300, "dagster-webserver to load luth_status_probe", interval=1, process=webserver)
+        got = stale_statuses(graph, keys, url=f"http://127.0.0.1:{port}")
+    finally:
+        webserver.stop()
+    assert [(s.key, s.partition, s.status, s.causes) for s in got] == expected
+    with pytest.raises(RuntimeError, match="no Dagster webserver answers at http://127.0.0.1:"):
+        stale_statuses(graph, keys, url=f"http://127.0.0.1:{port}")
 
 
 def test_a_location_that_fails_to_load_is_reported_with_dagsters_error(probe, tmp_path, monkeypatch):
