@@ -41,7 +41,8 @@ class _Staleness:
     """Dagster's answer to "is this asset partition up to date?" (`luth status`'s), asked once and
     asked again only when it may have changed: after a run, for a part that was up to date (its
     upstream may have new data) or that did not exist yet (a dynamic partition a run just added).
-    A part that was stale or missing stays so until it runs itself, so it is not asked again."""
+    A part that was stale or missing stays so until it runs itself (unless an upstream re-run
+    restored the very data it was built from), so it is not asked again: each ask loads the code."""
 
     def __init__(self, graph, keys: list[dg.AssetKey]):
         self.graph, self.keys = graph, keys

@@ -100,6 +100,8 @@ def _post(url: str, query: str, variables: dict) -> dict:
     try:
         with urllib.request.urlopen(request, timeout=300) as response:
             return json.loads(response.read())
+    except urllib.error.HTTPError as error:  # it answered, but not with GraphQL (another server, a proxy?)
+        raise RuntimeError(f"{url}/graphql answered HTTP {error.code}: {error.read()[:500]!r}") from error
     except urllib.error.URLError as error:
         raise RuntimeError(f"no Dagster webserver answers at {url} ({error.reason}): start one with `make ui`, "
                            "or leave out --url") from error
