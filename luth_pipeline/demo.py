@@ -20,7 +20,7 @@ import dagster as dg
 
 from luth_pipeline.core.suggest import check_names
 from luth_pipeline.defs.metadata import latest_materialization
-from luth_pipeline.status import partition_keys, stale_status_resolver
+from luth_pipeline.status import stale_statuses
 
 
 DEMO_LOGS = "luth-demo-logs"
@@ -30,10 +30,36 @@ def _toposorted_keys(graph) -> list[dg.AssetKey]:
     return [key for level in graph.toposorted_asset_keys_by_level for key in sorted(level)]
 
 
-def _needs_run(instance, graph, key, partition_key, force: bool) -> bool:
-    if force:
-        return True
-    return stale_status_resolver(instance, graph).get_status(key, partition_key).value != "FRESH"
+def partition_keys(graph, key, instance) -> list[str | None]:
+    partitions_def = graph.get(key).partitions_def
+    if partitions_def is None:
+        return [None]
+    return list(partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+
+
+class _Staleness:
+    """Dagster's answer to "is this asset partition up to date?" (`luth status`'s), asked once and
+    asked again only when it may have changed: after a run, for a part that was up to date (its
+    upstream may have new data) or that did not exist yet (a dynamic partition a run just added).
+    A part that was stale or missing stays so until it runs itself (unless an upstream re-run
+    restored the very data it was built from), so it is not asked again: each ask loads the code."""
+
+    def __init__(self, graph, keys: list[dg.AssetKey], profile: str | None = None):
+        self.graph, self.keys, self.profile = graph, keys, profile
+        self.statuses: dict[tuple[str, str | None], str] | None = None
+        self.ran_since_asked = False
+
+    def ran(self) -> None:
+        self.ran_since_asked = True
+
+    def needs_run(self, key: dg.AssetKey, partition_key: str | None) -> bool:
+        part = (key.to_user_string(), partition_key)
+        if self.statuses is None or (self.ran_since_asked and self.statuses.get(part, "FRESH") == "FRESH"):
+            self.statuses = {(s.key, s.partition): s.status for s in stale_statuses(self.graph, self.keys, profile=self.profile)}
+            self.ran_since_asked = False
+        if part not in self.statuses:
+            raise RuntimeError(f"Dagster reports no status for {part[0]} partition {partition_key!r}")
+        return self.statuses[part] != "FRESH"
 
 
 def _groups(graph, keys: Iterable[dg.AssetKey]):
@@ -86,10 +112,11 @@ def run_demo(force: bool = False, selection: list[str] | None = None, verbose: b
         wanted = [k for k in wanted if k.to_user_string() in selection]
     started = time.monotonic()
     ran, skipped, failed = 0, 0, []
+    staleness = _Staleness(graph, wanted, profile)
     for _, group in _groups(graph, wanted):
         group = list(group)
         for partition_key in partition_keys(graph, group[0], instance):
-            todo = [k for k in group if _needs_run(instance, graph, k, partition_key, force)]
+            todo = [k for k in group if force or staleness.needs_run(k, partition_key)]
             skipped += len(group) - len(todo)
             if not todo:
                 continue
@@ -106,6 +133,7 @@ def run_demo(force: bool = False, selection: list[str] | None = None, verbose: b
                     raise_on_error=False,
                     tags={"luth/launched_by": "make demo"},
                 )
+            staleness.ran()
             if result.success:
                 ran += len(todo)
                 print(f"  ✓ {time.monotonic() - t0:.1f}s", flush=True)
