@@ -14,12 +14,13 @@ export TOKENIZERS_PARALLELISM := false
 PYTEST_WORKERS ?= 2
 PORT ?= 3000
 
-.PHONY: help install demo test ui clean dagster-home system-deps images
+.PHONY: help install demo test ui screenshots clean dagster-home system-deps images
 
 help:
 	@echo "make demo   - install, then materialize the whole asset graph with the local profile"
 	@echo "make test   - install everything the tests need, then run them"
 	@echo "make ui     - dagster dev on the same instance (http://127.0.0.1:3000; make ui PORT=3001)"
+	@echo "make screenshots - after make demo: the README's web-UI pictures (docs/screenshots/) from that instance"
 	@echo "make images - build the cluster images (docker/; IMAGE_REPO=..., PUSH=1 to push)"
 
 # torch first (a CPU build from local disk), then the project with torch pinned so no
@@ -79,6 +80,11 @@ demo: dagster-home
 # relative to itself, so the code location loads the same from anywhere.
 ui: dagster-home
 	cd $(DAGSTER_HOME) && exec $(CURDIR)/$(VENV)/bin/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(PORT)
+
+# The README's web-UI pictures (docs/screenshots/*.png) from the instance `make demo` filled: dagster dev
+# on a free port, headless Chromium, dagster dev stopped again; nothing is launched, so it re-runs at will.
+screenshots: dagster-home system-deps
+	$(PY) docs/screenshots/take_screenshots.py
 
 # Debian packages the e2e tests drive for real: headless Chromium (web UI test) and a
 # PostgreSQL server (instance storage). Installed only when missing.

@@ -9,12 +9,12 @@ and its checks, with its plots drawn in place (no [Show Markdown] click). Screen
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import dagster as dg
 import pytest
 
+from luth_pipeline_tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, NO_POPUPS, disable_community_dialog, expand_groups_script
 from luth_pipeline_tests.e2e.conftest import graph_of_current_defs, write_local_instance, write_profile
 from luth_pipeline_tests.e2e.servers import (
     REPO,
@@ -22,14 +22,10 @@ from luth_pipeline_tests.e2e.servers import (
     Process,
     dagster_env,
     free_port,
-    graphql,
     location_loaded,
     wait_for,
 )
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-dev-shm-usage"]
 # The asset the test materializes from the UI: the first root of the graph (fixture data, seconds).
 PREFERRED_ASSET = "raw_multilingual_dumps"
 
@@ -39,19 +35,6 @@ def _asset_to_launch(graph) -> dg.AssetKey:
              if graph.get(k).is_materializable and not graph.get(k).parent_keys]
     preferred = dg.AssetKey(PREFERRED_ASSET)
     return preferred if preferred in roots else roots[0]
-
-
-# Dagster's "Join the Dagster community" dialog (Slack, newsletter) opens over the page on an
-# instance's first visit and swallows clicks, at a moment that depends on load. It is switched off
-# before the browser opens, both where the webserver keeps it (the instance's "nux seen" flag) and
-# where the page keeps it (localStorage `communityNux`, which the dialog's Skip button sets).
-NO_POPUPS = "localStorage.setItem('communityNux', JSON.stringify('1'));"
-
-
-def _disable_community_dialog(port: int) -> None:
-    graphql(port, "mutation { setNuxSeen }")
-    shown = graphql(port, "{ shouldShowNux }")["shouldShowNux"]
-    assert shown is False, "the webserver would still open its community dialog"
 
 
 def _materialize_from_ui(page, base, instance, graph, key, shots, step) -> dg.AssetMaterialization:
@@ -141,7 +124,7 @@ def test_asset_graph_and_materialize_from_the_ui(dagster_dev, artifacts_dir):
     from playwright.sync_api import expect, sync_playwright
 
     port, home = dagster_dev
-    _disable_community_dialog(port)
+    disable_community_dialog(port)
     graph = graph_of_current_defs()
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_materializable)
     groups = sorted({graph.get(dg.AssetKey.from_user_string(k)).group_name for k in keys})
@@ -155,8 +138,7 @@ def test_asset_graph_and_materialize_from_the_ui(dagster_dev, artifacts_dir):
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1600, "height": 1000})
         # Open every group in the graph (the UI keeps expanded groups in localStorage).
-        expanded = json.dumps({"expanded": ",".join(f"global@global:{g}" for g in groups)})
-        context.add_init_script(f"localStorage.setItem('asset-graph-open-graph-nodes-global-__GLOBAL__', {json.dumps(expanded)});")
+        context.add_init_script(expand_groups_script(groups))
         context.add_init_script(NO_POPUPS)
         page = context.new_page()
         try:
