@@ -42,8 +42,11 @@ def test_demo_materializes_everything_then_only_what_a_config_change_made_stale(
 
     launched, out = _demo(env)
     assert launched == [] and "0 asset run(s)" in out, out
+    # nothing changed: answered from the fresh mark, without asking Dagster's GraphQL API again
+    assert "Nothing changed since the last demo" in out, out
 
     # A change to the eval stage's config: its code version changes, nothing upstream re-runs.
     profile.write_text(profile.read_text() + "eval:\n  max_new_tokens: 12\n")
     launched, out = _demo(env)
+    assert "Nothing changed" not in out, out
     assert _ran_assets(launched) == {"benchmark_scores", "eval_report"}, out
