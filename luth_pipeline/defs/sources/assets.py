@@ -22,13 +22,18 @@ def _code_version(profile: Profile) -> str:
     return code_version("sources", {name: cfg.model_dump(mode="json") for name, cfg in sources.items()}, files=files)
 
 
+def source_origin(cfg) -> str | list[str]:
+    """Where a source's rows come from, for logs and metadata: its fixture files or hub dataset."""
+    return cfg.data_files or f"{cfg.hf_id}:{cfg.subset or 'default'}/{'+'.join(cfg.splits)}"
+
+
 def raw_multilingual_dumps(
     context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage
 ) -> dg.MaterializeResult:
     profile, store = luth_config.values, luth_storage.store
     name = context.partition_key
     cfg = profile.sources[name]
-    origin = cfg.data_files or f"{cfg.hf_id}:{cfg.subset or 'default'}/{'+'.join(cfg.splits)}"
+    origin = source_origin(cfg)
     context.log.info(f"{name}: loading {origin} (streaming={cfg.streaming}, max_rows={cfg.max_rows})")
     loaded = load_source(name, cfg, profile.resolve_path, logger=context.log)
     data = frame(loaded.rows, CHAT_COLUMNS)
