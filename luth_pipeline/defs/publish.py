@@ -68,7 +68,26 @@ def publish_plot(
     return {**plot_metadata(png, title, key), f"{key}_path": dg.MetadataValue.path(path)}
 
 
-def register_checkpoints(context: dg.AssetExecutionContext, keys: Iterable[CheckpointKey | str]) -> None:
-    """Add checkpoints (`CheckpointKey` strings) to the `checkpoint` partitions, so the evaluation
-    stage can benchmark them (adding a key twice is a no-op)."""
-    context.instance.add_dynamic_partitions(checkpoint_partitions.name, [str(k) for k in keys])
+def checkpoint_keys_for(asset_key: str, partition: str | None) -> list[str]:
+    """The checkpoint partitions a materialization of `asset_key` makes evaluable: `<base>.base` and
+    `<base>.finetuned` for a fine-tune, `<base>.merged.<recipe>` for a merge (partition written
+    `base_model=…,recipe=…` or as Dagster's multi-partition key `<base>|<recipe>`)."""
+    if partition is None:
+        return []
+    if asset_key == "finetuned_checkpoint":
+        return [str(CheckpointKey(partition, "base")), str(CheckpointKey(partition, "finetuned"))]
+    if asset_key == "merged_checkpoint":
+        dims = dict(part.split("=", 1) for part in partition.split(",")) if "=" in partition else None
+        base, recipe = (dims["base_model"], dims["recipe"]) if dims else partition.split("|", 1)
+        return [str(CheckpointKey(base, "merged", recipe))]
+    return []
+
+
+def register_checkpoints(context: dg.AssetExecutionContext) -> list[str]:
+    """Add the checkpoints this materialization produced to the `checkpoint` partitions, so the
+    evaluation stage can benchmark them (adding a key twice is a no-op); returns their keys."""
+    keys = checkpoint_keys_for(context.asset_key.to_user_string(), context.partition_key)
+    if not keys:
+        raise ValueError(f"{context.asset_key.to_user_string()}[{context.partition_key}] produces no checkpoint key")
+    context.instance.add_dynamic_partitions(checkpoint_partitions.name, keys)
+    return keys

@@ -64,8 +64,7 @@ def merged_checkpoint(
         recipe, profile.merge, base=base_path, finetuned=ft_path, out_dir=out_dir, lineage=parents,
         progress=context.log.info,
     )
-    merged_key = str(CheckpointKey(base_model, "merged", recipe_name))
-    register_checkpoints(context, [merged_key])
+    [merged_key] = register_checkpoints(context)
     context.log.info(f"{merged_key}: {result.plan.method} merge in {result.merge_seconds:.1f}s → {out_dir}")
 
     uri = store.publish_dir("merged_checkpoint", partition)  # a no-op under a local data root

@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from luth_pipeline.core.checkpoints import CheckpointKey
 from luth_pipeline.core.config import Profile
 from luth_pipeline.core.config.profile import REPO_ROOT
 from luth_pipeline.core.train import run as train_run
@@ -89,7 +88,7 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, luth_config: LuthCon
         outcome = train_run.run_light(profile, store, base_model, log=context.log.info, on_step=_step_logger(context), lineage=lineage)
 
     # The evaluation stage benchmarks both the base and the fine-tuned model.
-    register_checkpoints(context, [CheckpointKey(base_model, "base"), CheckpointKey(base_model, "finetuned")])
+    register_checkpoints(context)  # `<base>.base` and `<base>.finetuned`
 
     history = [r for r in outcome.history if r.get("loss") is not None]
     png = loss_curve_png([r["step"] for r in history], [r["loss"] for r in history],
