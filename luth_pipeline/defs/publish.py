@@ -45,14 +45,14 @@ def publish_table(
 
     Pass `rejects` even when empty: the table is always rewritten, so a re-run never leaves a past
     run's rejects beside the new data."""
+    if rejects_preview is not None and rejects is None:
+        raise ValueError(f"publish_table({asset!r}): rejects_preview names columns of `rejects`: pass the rejects table")
     uri = store.write(data, asset, partition)
     metadata = dataset_metadata(data, uri, upstream, derived, descriptions, preview_rows)
     others = {**({"rejects": rejects} if rejects is not None else {}), **(tables or {})}
     for table, frame in others.items():
         metadata[f"{table}_path"] = dg.MetadataValue.path(store.write(frame, asset, partition, table))
     if rejects_preview is not None:
-        if rejects is None:
-            raise ValueError(f"publish_table({asset!r}): rejects_preview names columns of `rejects`: pass the rejects table")
         metadata[rejects_key] = preview_of_rejects(rejects, rejects_preview, per_reason=rejects_per_reason)
     return metadata
 
