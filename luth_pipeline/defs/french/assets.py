@@ -55,9 +55,7 @@ def french_samples(
             steps.append(judge := LLMJudge(client, judge_cfg, template))
         result = run_filters(rows, steps, turns, logger=context.log)
     if judge is not None and judge.stats is not None:
-        from luth_pipeline.core.llm.client import GenerationResult
-
-        GenerationResult([], judge.stats).check_failure_rate(profile.llm.max_failure_rate, desc=f"{name} llm_judge")
+        judge.stats.check_failure_rate(profile.llm.max_failure_rate, desc=f"{name} llm_judge")
     data = frame(result.kept, FRENCH_SCHEMA)
     rejects = frame(result.rejected, {**FRENCH_SCHEMA, **REJECT_COLUMNS})
     png = language_histogram_png(result.languages, f"{name}: detected language of rows read by language ID")

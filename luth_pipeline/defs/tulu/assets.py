@@ -122,10 +122,8 @@ def tulu_answers_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, 
 
 
 def _check_failures(generation: dict, max_rate: float) -> None:
-    from luth_pipeline.core.llm.client import GenerationResult
-
     for step, stats in generation.items():
-        GenerationResult([], stats).check_failure_rate(max_rate, desc=f"tulu {step}")
+        stats.check_failure_rate(max_rate, desc=f"tulu {step}")
 
 
 def build(profile: Profile, partitions: Partitions) -> dg.Definitions:
