@@ -62,22 +62,40 @@ class DatasetStore:
         return self.fs.get_file_info(self._path(asset, partition, table)).type == pafs.FileType.File
 
     def write(self, df: pl.DataFrame, asset: str, partition=None, table: str = "data") -> str:
-        path = self._path(asset, partition, table)
-        parent = path.rsplit("/", 1)[0]
-        self.fs.create_dir(parent, recursive=True)
         if self.is_local:
-            fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{table}.", suffix=".tmp")
-            os.close(fd)
-            try:
-                df.write_parquet(tmp)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            self._replace_local(self._path(asset, partition, table), df.write_parquet)
         else:
+            path = self._path(asset, partition, table)
+            self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
             with self.fs.open_output_stream(path) as sink:
                 pq.write_table(df.to_arrow(), sink)
         return self.uri(asset, partition, table)
+
+    def write_file(self, payload: bytes, asset: str, partition=None, name: str = "file") -> str:
+        """A small file (a plot, a report) in the partition's folder, beside its tables, written
+        atomically like a table; returns where it lies (a local path, or a URI in the object store)."""
+        path = self._dir_path(asset, partition, name)
+        if self.is_local:
+            self._replace_local(path, lambda tmp: Path(tmp).write_bytes(payload))
+            return str(self.local_dir(asset, partition, name))
+        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        with self.fs.open_output_stream(path) as sink:
+            sink.write(payload)
+        return self.dir_uri(asset, partition, name)
+
+    @staticmethod
+    def _replace_local(path: str, write: Callable[[str], object]) -> None:
+        """`write(tmp)` a temporary sibling of `path`, then rename it over `path`: no reader sees half a file."""
+        parent, name = path.rsplit("/", 1)
+        os.makedirs(parent, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def _existing(self, asset: str, partition, table: str) -> str:
         if not self.exists(asset, partition, table):

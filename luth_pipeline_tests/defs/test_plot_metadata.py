@@ -21,9 +21,11 @@ from luth_pipeline.core.merge.report import schedule_plot_png
 from luth_pipeline.core.plots import THUMBNAIL_MAX_BYTES, THUMBNAIL_SIZES, png_bytes, pyplot
 from luth_pipeline.core.scholar.report import subject_mix_png
 from luth_pipeline.core.sft.plots import length_histogram_png
+from luth_pipeline.core.storage import DatasetStore
 from luth_pipeline.core.train.plots import loss_curve_png
+from luth_pipeline.core.tulu.plots import char_length_histogram_png
 from luth_pipeline.defs.metadata import INLINE_MARKDOWN_LIMIT, plot_metadata
-from luth_pipeline.defs.tulu.metadata import length_plot
+from luth_pipeline.defs.publish import publish_plot
 from luth_pipeline_tests.core.eval.test_report import REFERENCES, _scores
 
 DATA_URI = re.compile(r"^!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)$")
@@ -37,7 +39,7 @@ def _decode(markdown: str) -> Image.Image:
     return image
 
 
-def _every_plot(tmp_path: Path) -> dict[str, dict]:
+def _every_plot() -> dict[str, dict]:
     """Each stage's plot, rendered by the stage's own function on small data, as the asset attaches it."""
     rng = np.random.default_rng(0)
     steps = list(range(1, 61))
@@ -58,14 +60,15 @@ def _every_plot(tmp_path: Path) -> dict[str, dict]:
         "sft": plot_metadata(length_histogram_png(rng.lognormal(5, 0.8, 500).astype(int), rng.integers(200, 1024, 60), 1024,
                                                   "luth_sft_packed [tiny]"), "plot", "plot"),
     }
-    tulu = length_plot({"smoltalk2": rng.integers(20, 2000, 80).tolist(), "aya": rng.integers(20, 900, 40).tolist()},
-                       "tulu_prompts_fr: prompt lengths (characters) per source", tmp_path / "lengths.png")
-    plots["tulu"] = {k: v for k, v in tulu.items() if not k.endswith("_path")}
+    plots["tulu"] = plot_metadata(char_length_histogram_png({"smoltalk2": rng.integers(20, 2000, 80).tolist(),
+                                                        "aya": rng.integers(20, 900, 40).tolist()},
+                                                       "tulu_prompts_fr: prompt lengths (characters) per source"),
+                                  "lengths", "length_plot")
     return plots
 
 
-def test_every_plot_has_an_entry_the_asset_page_draws_in_place(tmp_path):
-    plots = _every_plot(tmp_path)
+def test_every_plot_has_an_entry_the_asset_page_draws_in_place():
+    plots = _every_plot()
     assert len(plots) == 7
     for stage, entries in plots.items():
         (key, thumbnail), (full_key, full) = entries.items()
@@ -79,11 +82,16 @@ def test_every_plot_has_an_entry_the_asset_page_draws_in_place(tmp_path):
         assert len(full.value) > INLINE_MARKDOWN_LIMIT, f"{stage}: the full plot is the pop-up entry"
 
 
-def test_the_tulu_plot_file_is_the_full_plot(tmp_path):
-    entries = length_plot({"smoltalk2": [10, 20, 300, 40]}, "lengths", tmp_path / "lengths.png")
-    assert entries["length_plot_path"].value == str(tmp_path / "lengths.png")
+def test_a_published_plot_file_is_the_full_plot_beside_the_tables(tmp_path):
+    store = DatasetStore(str(tmp_path / "data"))
+    png = char_length_histogram_png({"smoltalk2": [10, 20, 300, 40]}, "lengths")
+    entries = publish_plot(store, "tulu_prompts_fr", png, "lengths", "length_plot", filename="lengths.png")
+    assert list(entries) == ["length_plot", "length_plot_full", "length_plot_path"]
+    path = Path(entries["length_plot_path"].value)
+    assert path == store.local_dir("tulu_prompts_fr") / "lengths.png" and path.parent == Path(store.uri("tulu_prompts_fr")).parent
     full = base64.b64decode(DATA_URI.match(entries["length_plot_full"].value).group(1))
-    assert full == (tmp_path / "lengths.png").read_bytes()
+    assert full == path.read_bytes() == png
+    assert [p.name for p in path.parent.iterdir()] == ["lengths.png"]  # written atomically: no temporary file left
 
 
 def test_a_busy_figure_falls_back_to_a_smaller_thumbnail_that_fits():

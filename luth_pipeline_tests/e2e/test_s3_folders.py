@@ -1,6 +1,7 @@
 """Folder outputs (checkpoints, the HF dataset folder) under an S3 data root, through the real
 clients against moto's S3 server: published from one machine's mirror, fetched on another's,
-and a merge that reads its parents from S3 and writes its result there."""
+a merge that reads its parents from S3 and writes its result there, and plots published beside
+tables and inside folders."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from transformers import AutoModelForCausalLM
 
 from luth_pipeline.core.checkpoints import checkpoint_location
 from luth_pipeline.core.storage import DatasetStore
+from luth_pipeline.core.tulu.plots import char_length_histogram_png
+from luth_pipeline.defs.publish import publish_plot
 from luth_pipeline.resources import LuthConfig, LuthStorage
 from luth_pipeline.resources.llm import LLMClientResource
 from luth_pipeline_tests.stage_defs import assets
@@ -91,3 +94,27 @@ def test_a_table_streamed_to_s3_is_read_back_in_batches(s3, tmp_path, monkeypatc
     assert "luth/luth_sft_packed/tiny/data.parquet" in s3.keys("luth/")
     assert [b.num_rows for b in store.iter_batches("luth_sft_packed", "tiny", batch_size=20)] == [20, 20, 10]
     assert store.num_rows("luth_sft_packed", "tiny") == 50
+
+
+def test_plots_published_under_s3_land_beside_the_tables_and_inside_a_published_folder(s3, tmp_path, monkeypatch):
+    for key, value in s3.env().items():
+        monkeypatch.setenv(key, value)
+    root = f"s3://{s3.bucket}/luth"
+    store = DatasetStore(root, mirror_dir=tmp_path / "node")
+    png = char_length_histogram_png({"english": [10, 40, 300], "french": [12, 45, 320]}, "lengths")
+    entries = publish_plot(store, "tulu_prompts_fr", png, "lengths", "length_plot", filename="lengths.png")
+    assert entries["length_plot_path"].value == f"{root}/tulu_prompts_fr/_all/lengths.png"
+    assert "luth/tulu_prompts_fr/_all/lengths.png" in s3.keys("luth/tulu_prompts_fr/")
+
+    # A folder output: the plot is published after publish_dir (which drops remote files the mirror
+    # lacks), so it stays, and another machine fetches it with the checkpoint.
+    partition = {"base_model": "tiny", "recipe": "slerp-050"}
+    folder = store.local_dir("merged_checkpoint", partition)
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text('{"a": 1}')
+    uri = store.publish_dir("merged_checkpoint", partition)
+    entries = publish_plot(store, "merged_checkpoint", png, "layer schedule", "layer_schedule_plot", partition=partition,
+                           filename="layer_schedule.png")
+    assert entries["layer_schedule_plot_path"].value == f"{uri}/layer_schedule.png"
+    fetched = DatasetStore(root, mirror_dir=tmp_path / "laptop").fetch_dir("merged_checkpoint", partition)
+    assert (fetched / "layer_schedule.png").read_bytes() == png and (fetched / "config.json").is_file()

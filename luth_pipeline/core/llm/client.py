@@ -147,6 +147,10 @@ class GenerationStats:
             out["saved_by_cache_usd"] = round(self.saved_usd or 0.0, 4)
         return out
 
+    def check_failure_rate(self, max_rate: float, desc: str = "generation") -> None:
+        if self.failure_rate > max_rate:
+            raise FailureRateExceeded(failure_message(self, max_rate, desc))
+
 
 @dataclass
 class GenerationResult:
@@ -154,8 +158,7 @@ class GenerationResult:
     stats: GenerationStats
 
     def check_failure_rate(self, max_rate: float, desc: str = "generation") -> None:
-        if self.stats.failure_rate > max_rate:
-            raise FailureRateExceeded(failure_message(self.stats, max_rate, desc))
+        self.stats.check_failure_rate(max_rate, desc)
 
 
 def failure_message(stats: GenerationStats, max_rate: float, desc: str) -> str:

@@ -16,15 +16,11 @@ from luth_pipeline.core.eval.report import bar_chart_png, build_comparison, load
 from luth_pipeline.core.eval.runner import EvalResult, evaluate_checkpoint
 from luth_pipeline.core.train.model_card import model_index, scores_table, with_eval_results
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import plot_metadata
 from luth_pipeline.defs.partitions import Partitions, checkpoint_partitions
+from luth_pipeline.defs.publish import publish_plot, publish_table
 from luth_pipeline.defs.scale_out import step_tags
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.resources import LuthConfig, LuthStorage
-
-def _column_schema(df: pl.DataFrame) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in df.schema.items()])
-
 
 def _run_through_pipes(context, profile, profile_name: str, model_path: str, checkpoint: str) -> EvalResult:
     """LightEval in the environment of `eval.python` (e.g. .venv-serve with vLLM), via Dagster Pipes."""
@@ -80,8 +76,6 @@ def benchmark_scores(
         result = evaluate_checkpoint(model_path, config, checkpoint, progress=context.log.info)
     else:
         result = _run_through_pipes(context, profile, luth_config.profile, model_path, checkpoint)
-    uri = store.write(result.scores, "benchmark_scores", checkpoint)
-    details_uri = store.write(result.details, "benchmark_scores", checkpoint, table="details")
     headline = result.scores.filter(pl.col("headline"))
     mean = {
         lang: round(100 * headline.filter(pl.col("language") == lang)["score"].mean(), 2)
@@ -91,11 +85,8 @@ def benchmark_scores(
     card = _card_with_results(profile, checkpoint, model_path, result, store.is_local)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": dg.MetadataValue.int(result.scores.height),
-            "path": dg.MetadataValue.path(uri),
-            "details_path": dg.MetadataValue.path(details_uri),
+            **publish_table(store, "benchmark_scores", result.scores, partition=checkpoint, tables={"details": result.details}),
             "num_details": dg.MetadataValue.int(result.details.height),
-            "dagster/column_schema": _column_schema(result.scores),
             "model_path": dg.MetadataValue.path(model_path),
             "scores": dg.MetadataValue.md(_scores_markdown(result.scores)),
             **{f"mean_{lang}": dg.MetadataValue.float(value) for lang, value in mean.items()},
@@ -150,21 +141,13 @@ def eval_report(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth
 
     settings = eval_settings(profile.eval)
     markdown = render_markdown(comparison, settings, references)
-    png = bar_chart_png(comparison)
-    uri = store.write(comparison, "eval_report")
-    out_dir = Path(uri).parent if "://" not in uri else None
-    if out_dir is not None:
-        (out_dir / "report.md").write_text(markdown, encoding="utf-8")
-        (out_dir / "scores.png").write_bytes(png)
+    store.write_file(markdown.encode(), "eval_report", name="report.md")
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": dg.MetadataValue.int(comparison.height),
-            "path": dg.MetadataValue.path(uri),
-            "dagster/column_schema": _column_schema(comparison),
+            **publish_table(store, "eval_report", comparison),
             "checkpoints": dg.MetadataValue.json(checkpoints),
             "report": dg.MetadataValue.md(markdown),
-            **plot_metadata(png, "scores", "chart"),
-            **({"chart_path": dg.MetadataValue.path(str(out_dir / "scores.png"))} if out_dir else {}),
+            **publish_plot(store, "eval_report", bar_chart_png(comparison), "scores", "chart", filename="scores.png"),
         }
     )
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from luth_pipeline.core.checkpoints import CheckpointKey
 from luth_pipeline.core.config import Profile
 from luth_pipeline.defs.partitions import Partitions, checkpoint_partitions
+from luth_pipeline.defs.publish import checkpoint_keys_for
 from luth_pipeline.defs.scale_out import gpu_job
 
 MAX_RECORDS_PER_TICK = 500
@@ -27,19 +27,6 @@ def reevaluate_checkpoints_schedule(context: dg.ScheduleEvaluationContext):
         return dg.SkipReason("no checkpoint partition registered yet")
     stamp = context.scheduled_execution_time.strftime("%Y%m%dT%H%M")
     return [dg.RunRequest(run_key=f"{key}@{stamp}", partition_key=key) for key in sorted(keys)]
-
-
-def checkpoint_keys_for(asset_key: str, partition: str | None) -> list[str]:
-    """The checkpoint partitions a checkpoint materialization makes evaluable."""
-    if partition is None:
-        return []
-    if asset_key == "finetuned_checkpoint":
-        return [str(CheckpointKey(partition, "base")), str(CheckpointKey(partition, "finetuned"))]
-    if asset_key == "merged_checkpoint":
-        dims = dict(part.split("=", 1) for part in partition.split(",")) if "=" in partition else None
-        base, recipe = (dims["base_model"], dims["recipe"]) if dims else partition.split("|", 1)
-        return [str(CheckpointKey(base, "merged", recipe))]
-    return []
 
 
 def new_checkpoint_sensor(context: dg.MultiAssetSensorEvaluationContext):

@@ -10,9 +10,9 @@ from luth_pipeline.core.french import default_steps, run_filters
 from luth_pipeline.core.french.judge import LLMJudge, load_judge_template
 from luth_pipeline.core.french.report import FRENCH_SCHEMA, REJECT_COLUMNS, frame, language_histogram_png, steps_markdown
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import dataset_metadata, plot_metadata, rejects_preview
-from luth_pipeline.defs.partitions import Partitions
 from luth_pipeline.defs.metadata import llm_metadata
+from luth_pipeline.defs.partitions import Partitions
+from luth_pipeline.defs.publish import publish_plot, publish_table
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.resources import LuthConfig, LuthStorage
 from luth_pipeline.resources.llm import LLMClientResource
@@ -55,43 +55,28 @@ def french_samples(
             steps.append(judge := LLMJudge(client, judge_cfg, template))
         result = run_filters(rows, steps, turns, logger=context.log)
     if judge is not None and judge.stats is not None:
-        from luth_pipeline.core.llm.client import GenerationResult
-
-        GenerationResult([], judge.stats).check_failure_rate(profile.llm.max_failure_rate, desc=f"{name} llm_judge")
+        judge.stats.check_failure_rate(profile.llm.max_failure_rate, desc=f"{name} llm_judge")
     data = frame(result.kept, FRENCH_SCHEMA)
     rejects = frame(result.rejected, {**FRENCH_SCHEMA, **REJECT_COLUMNS})
-    uri = store.write(data, ASSET, name)
-    rejects_uri = store.write(rejects, ASSET, name, table="rejects")
-
     png = language_histogram_png(result.languages, f"{name}: detected language of rows read by language ID")
-    plot_uri = _write_beside(store, name, "languages.png", png)
     reasons = result.reasons
     duplicates = reasons.get("exact_duplicate", 0) + reasons.get("near_duplicate", 0)
     deduped = next(s for s in result.stats if s.name == "exact_dedup").rows_in
     context.log.info(f"{name}: {raw.height} -> {data.height} French rows; rejected {reasons}")
     return dg.MaterializeResult(metadata={
-        **dataset_metadata(data, uri, upstream=UPSTREAM, descriptions=DESCRIPTIONS),
+        **publish_table(store, ASSET, data, rejects, partition=name, upstream=UPSTREAM, descriptions=DESCRIPTIONS,
+                        rejects_preview=["id", "reason", "reason_detail", "messages"], rejects_per_reason=2,
+                        rejects_key="rejects_preview"),
         "rows_in": raw.height,
         "rows_rejected": rejects.height,
         "rejected_by_reason": dg.MetadataValue.json(reasons),
         "filter_steps": dg.MetadataValue.md(steps_markdown(result.stats)),
         "dedup_rate": dg.MetadataValue.float(round(duplicates / deduped, 4) if deduped else 0.0),
         "language_histogram": dg.MetadataValue.json(result.languages),
-        **plot_metadata(png, "languages", "language_plot"),
-        "language_plot_path": dg.MetadataValue.path(plot_uri),
-        "rejects_path": dg.MetadataValue.path(rejects_uri),
-        "rejects_preview": rejects_preview(rejects, ["id", "reason", "reason_detail", "messages"], per_reason=2),
+        **publish_plot(store, ASSET, png, "languages", "language_plot", partition=name, filename="languages.png"),
         "llm_judge": "off" if judge is None else f"{judge_cfg.endpoint}/{judge_cfg.model}",
         **(llm_metadata("judge", judge.stats) if judge is not None and judge.stats is not None else {}),
     })
-
-
-def _write_beside(store, partition: str, filename: str, payload: bytes) -> str:
-    """A file next to the partition's tables (local folder or object store alike)."""
-    folder = store._path(ASSET, partition, "data").rsplit("/", 1)[0]
-    with store.fs.open_output_stream(f"{folder}/{filename}") as sink:
-        sink.write(payload)
-    return store.uri(ASSET, partition).rsplit("/", 1)[0] + f"/{filename}"
 
 
 def build(profile: Profile, partitions: Partitions) -> dg.Definitions:

@@ -11,8 +11,9 @@ from luth_pipeline.core.merge.recipes import load_catalogue, load_recipes, templ
 from luth_pipeline.core.merge.report import schedule_plot_png, schedule_table
 from luth_pipeline.core.merge.run import merge_checkpoints
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import latest_materialization, plot_metadata
-from luth_pipeline.defs.partitions import Partitions, checkpoint_partitions
+from luth_pipeline.defs.metadata import latest_materialization
+from luth_pipeline.defs.partitions import Partitions
+from luth_pipeline.defs.publish import publish_plot, register_checkpoints
 from luth_pipeline.defs.scale_out import step_tags
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.resources import LuthConfig, LuthStorage
@@ -63,17 +64,15 @@ def merged_checkpoint(
         recipe, profile.merge, base=base_path, finetuned=ft_path, out_dir=out_dir, lineage=parents,
         progress=context.log.info,
     )
-    merged_key = str(CheckpointKey(base_model, "merged", recipe_name))
-    context.instance.add_dynamic_partitions(checkpoint_partitions.name, [merged_key])
+    [merged_key] = register_checkpoints(context)
     context.log.info(f"{merged_key}: {result.plan.method} merge in {result.merge_seconds:.1f}s → {out_dir}")
 
-    schedule = result.plan.layer_schedule()
-    schedule_plot = {}
-    if schedule:
-        png = schedule_plot_png(schedule, f"{merged_key}: fine-tuned share per layer")
-        (out_dir / "layer_schedule.png").write_bytes(png)
-        schedule_plot = plot_metadata(png, "layer schedule", "layer_schedule_plot")
     uri = store.publish_dir("merged_checkpoint", partition)  # a no-op under a local data root
+    schedule, schedule_plot = result.plan.layer_schedule(), {}
+    if schedule:  # published after publish_dir, which replaces the folder in an object store
+        png = schedule_plot_png(schedule, f"{merged_key}: fine-tuned share per layer")
+        schedule_plot = publish_plot(store, "merged_checkpoint", png, "layer schedule", "layer_schedule_plot",
+                                     partition=partition, filename="layer_schedule.png")
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(uri),
@@ -91,7 +90,6 @@ def merged_checkpoint(
             "parents": dg.MetadataValue.json(parents),
             "layer_schedule": dg.MetadataValue.md(schedule_table(schedule)),
             **schedule_plot,
-            **({"layer_schedule_plot_path": dg.MetadataValue.path(f"{uri}/layer_schedule.png")} if schedule_plot else {}),
         }
     )
 

@@ -18,8 +18,8 @@ from luth_pipeline.core.scholar.exercises import build_exercises, reject_counts,
 from luth_pipeline.core.scholar.inventory import build_inventory, open_exam
 from luth_pipeline.core.scholar.report import counts_markdown, mix_markdown, steps_markdown, subject_mix_png
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import dataset_metadata, plot_metadata, rejects_preview
 from luth_pipeline.defs.partitions import Partitions
+from luth_pipeline.defs.publish import publish_plot, publish_table
 from luth_pipeline.defs.scholar.tables import (
     EXERCISE_REJECT_SCHEMA,
     EXERCISE_SCHEMA,
@@ -45,26 +45,15 @@ def _blobs(luth_storage: LuthStorage) -> BlobStore:
     return BlobStore(f"{luth_storage.store.root}/scholar_pdfs/blobs")
 
 
-def _write_beside(store, asset: str, filename: str, payload: bytes) -> str:
-    """A file next to the asset's tables (local folder or object store alike)."""
-    folder = store._path(asset, None, "data").rsplit("/", 1)[0]
-    store.fs.create_dir(folder, recursive=True)
-    with store.fs.open_output_stream(f"{folder}/{filename}") as sink:
-        sink.write(payload)
-    return store.uri(asset).rsplit("/", 1)[0] + f"/{filename}"
-
-
 def scholar_pdfs(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
     config, store = luth_config.values.scholar, luth_storage.store
     inventory = build_inventory(config, REPO_ROOT, _blobs(luth_storage), log=context.log.info)
     data = frame(inventory.exams, PDF_SCHEMA)
     files = pl.DataFrame([vars(f) for f in inventory.files]) if inventory.files else pl.DataFrame()
     rejects = frame(inventory.rejects, {"exam_id": pl.String, "role": pl.String, "location": pl.String, "reason": pl.String})
-    uri = store.write(data, "scholar_pdfs")
-    files_uri = store.write(files, "scholar_pdfs", table="files")
-    rejects_uri = store.write(rejects, "scholar_pdfs", table="rejects")
     return dg.MaterializeResult(metadata={
-        **dataset_metadata(data, uri),
+        **publish_table(store, "scholar_pdfs", data, rejects, tables={"files": files},
+                        rejects_preview=["exam_id", "role", "location", "reason"]),
         "exams_usable": len(inventory.exams),
         "files_listed": len(inventory.files),
         "files_rejected": sum(f.status != "ok" for f in inventory.files),
@@ -73,9 +62,6 @@ def scholar_pdfs(context: dg.AssetExecutionContext, luth_config: LuthConfig, lut
         "pages": int(data["sujet_pages"].sum() + data["corrige_pages"].sum()) if data.height else 0,
         "pages_without_text": int(data["sujet_image_pages"].sum() + data["corrige_image_pages"].sum()) if data.height else 0,
         "blobs": dg.MetadataValue.path(_blobs(luth_storage).root),
-        "files_path": dg.MetadataValue.path(files_uri),
-        "rejects_path": dg.MetadataValue.path(rejects_uri),
-        "rejects": rejects_preview(rejects, ["exam_id", "role", "location", "reason"]),
     })
 
 
@@ -92,17 +78,17 @@ def scholar_extractions(
         result = run_chain(documents, client, config.extraction, prompts, log=context.log.info)
     data = frame(result.items, EXTRACTION_SCHEMA)
     rejects = frame(result.rejects, EXTRACTION_REJECT_SCHEMA)
-    uri = store.write(data, "scholar_extractions")
-    rejects_uri = store.write(rejects, "scholar_extractions", table="rejects")
+    published = publish_table(store, "scholar_extractions", data, rejects, upstream="scholar_pdfs",
+                              rejects_preview=["exam_id", "step", "path", "reason"])
     failed_share = len(result.failed_exams) / len(exams) if exams else 0.0
     if failed_share > config.max_failed_exam_share:
         raise RuntimeError(
             f"scholar_extractions: {failed_share:.0%} of exams failed (> scholar.max_failed_exam_share="
-            f"{config.max_failed_exam_share:.0%}); see {rejects_uri}. Every finished reply is cached: fix the endpoint "
-            "or prompts and re-run, only the failed requests are sent again."
+            f"{config.max_failed_exam_share:.0%}); see {published['rejects_path'].value}. Every finished reply is cached: "
+            "fix the endpoint or prompts and re-run, only the failed requests are sent again."
         )
     return dg.MaterializeResult(metadata={
-        **dataset_metadata(data, uri, upstream="scholar_pdfs"),
+        **published,
         "exams": len(exams),
         "exams_failed": len(result.failed_exams),
         # exercises (step 1) or questions (steps 2-4) a reply lost or garbled: rejected, never silently missing
@@ -114,8 +100,6 @@ def scholar_extractions(
         "llm_cache_hits": sum(s.cache_hits for s in result.steps.values()),
         "replies_repaired": sum(s.parse["latex_escapes"] + s.parse["json_repair"] for s in result.steps.values()),
         "replies_cut_at_max_tokens": sum(s.truncated for s in result.steps.values()),
-        "rejects_path": dg.MetadataValue.path(rejects_uri),
-        "rejects": rejects_preview(rejects, ["exam_id", "step", "path", "reason"]),
     })
 
 
@@ -130,19 +114,16 @@ def scholar_exercises(
         result = build_exercises(items, client, config, prompts, log=context.log.info)
     data = frame(result.rows, EXERCISE_SCHEMA)
     rejects = frame(result.rejects, EXERCISE_REJECT_SCHEMA)
-    uri = store.write(data, "scholar_exercises")
-    rejects_uri = store.write(rejects, "scholar_exercises", table="rejects")
-
     mix = subject_mix(result.rows)
     png = subject_mix_png(mix, config.reference_subject_mix, f"Subject mix of {data.height} exercises vs the Luth report")
-    plot_uri = _write_beside(store, "scholar_exercises", "subject_mix.png", png)
     pdfs = store.read("scholar_pdfs")
     # the funnel from usable exams to kept exercises, with what extraction rejected (exams or questions)
     extraction_rejects = store.read("scholar_extractions", table="rejects").height
     counts = {"exams_usable": pdfs.height, "extraction_rejects": extraction_rejects, **result.counts}
     subject_counts = dict(data.group_by("subject").len().iter_rows()) if data.height else {}
     return dg.MaterializeResult(metadata={
-        **dataset_metadata(data, uri, upstream="scholar_extractions"),
+        **publish_table(store, "scholar_exercises", data, rejects, upstream="scholar_extractions",
+                        rejects_preview=["id", "reason", "question"]),
         "counts_per_step": dg.MetadataValue.md(counts_markdown(counts)),
         "rejected_by_check": dg.MetadataValue.json(reject_counts(result.rejects)),
         "refine_requests": result.refine.requests,
@@ -150,10 +131,7 @@ def scholar_exercises(
         "refine_replies_repaired": result.refine.parse["latex_escapes"] + result.refine.parse["json_repair"],
         "difficulty": dg.MetadataValue.json(dict(data.group_by("difficulty").len().iter_rows()) if data.height else {}),
         "subject_mix": dg.MetadataValue.md(mix_markdown(mix, config.reference_subject_mix, subject_counts)),
-        **plot_metadata(png, "subject mix", "subject_mix_plot"),
-        "subject_mix_plot_path": dg.MetadataValue.path(plot_uri),
-        "rejects_path": dg.MetadataValue.path(rejects_uri),
-        "rejects": rejects_preview(rejects, ["id", "reason", "question"]),
+        **publish_plot(store, "scholar_exercises", png, "subject mix", "subject_mix_plot", filename="subject_mix.png"),
     })
 
 

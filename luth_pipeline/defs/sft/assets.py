@@ -1,7 +1,6 @@
 """Luth-SFT: the training mixture (`luth_sft`) and its tokenized, packed form per base model."""
 
 import os
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -13,8 +12,9 @@ from luth_pipeline.core.sft.hf_dataset import push_to_hub
 from luth_pipeline.core.sft.plots import length_histogram_png
 from luth_pipeline.core.sft.published import hub_uri
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import column_schema, dataset_metadata, markdown_preview, plot_metadata
+from luth_pipeline.defs.metadata import column_schema, dataset_metadata, markdown_preview
 from luth_pipeline.defs.partitions import Partitions
+from luth_pipeline.defs.publish import publish_plot
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
@@ -34,17 +34,6 @@ def _mixture_deps(profile: Profile) -> list[dg.AssetDep]:
 
 def _code_version(profile: Profile, *extra: str) -> str:
     return code_version("sft", profile.sft, *extra)
-
-
-def _markdown_table(frame: pl.DataFrame) -> str:
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.iter_rows()]
-    return "\n".join(lines)
-
-
-def _plot_metadata(png: bytes, path: Path) -> dict:
-    path.write_bytes(png)
-    return {"plot_path": dg.MetadataValue.path(str(path)), **plot_metadata(png, "plot", "plot")}
 
 
 def luth_sft(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage) -> dg.MaterializeResult:
@@ -81,10 +70,10 @@ def luth_sft(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_st
             "flat_table": dg.MetadataValue.path(build.uris["data"]),
             "rejects_table": dg.MetadataValue.path(build.uris["rejects"]),
             "rows_per_split": dg.MetadataValue.json({s: c["final"] for s, c in build.mixture.split_stats.items()}),
-            "removed_by_step": dg.MetadataValue.md(_markdown_table(steps) if steps.height else "no input rows"),
+            "removed_by_step": dg.MetadataValue.md(markdown_preview(steps, rows=steps.height) if steps.height else "no input rows"),
             "rejected_rows": rejects.height,
             "duplicates_removed": sum(c["duplicate"] for c in build.mixture.split_stats.values()),
-            "decontamination": dg.MetadataValue.md(_markdown_table(report) if report.height else "no eval set configured"),
+            "decontamination": dg.MetadataValue.md(markdown_preview(report, rows=report.height) if report.height else "no eval set configured"),
             "decontaminated_rows": sum(c["decontamination"] for c in build.mixture.split_stats.values()),
             "missing_inputs": dg.MetadataValue.json(build.mixture.missing),
             "sft_source": dg.MetadataValue.text(
@@ -129,9 +118,7 @@ def luth_sft_packed(context: dg.AssetExecutionContext, luth_config: LuthConfig, 
     }
     if build.bins:
         png = length_histogram_png(kept["n_tokens"].to_numpy(), build.fill, build.capacity, f"luth_sft_packed [{model}]")
-        plot_dir = store.local_dir("luth_sft_packed", model) if store.is_local else profile.work_path / "luth_sft_packed" / model
-        plot_dir.mkdir(parents=True, exist_ok=True)
-        metadata.update(_plot_metadata(png, plot_dir / "lengths.png"))
+        metadata.update(publish_plot(store, "luth_sft_packed", png, "plot", "plot", partition=model, filename="lengths.png"))
     return dg.MaterializeResult(metadata=metadata)
 
 

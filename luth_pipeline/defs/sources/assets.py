@@ -8,8 +8,8 @@ from luth_pipeline.core.french.report import frame
 from luth_pipeline.core.text.chat import CHAT_COLUMNS
 from luth_pipeline.core.sources import load_source
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import dataset_metadata
 from luth_pipeline.defs.partitions import Partitions
+from luth_pipeline.defs.publish import publish_table
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.resources import LuthConfig, LuthStorage
 
@@ -22,27 +22,30 @@ def _code_version(profile: Profile) -> str:
     return code_version("sources", {name: cfg.model_dump(mode="json") for name, cfg in sources.items()}, files=files)
 
 
+def source_origin(cfg) -> str | list[str]:
+    """Where a source's rows come from, for logs and metadata: its fixture files or hub dataset."""
+    return cfg.data_files or f"{cfg.hf_id}:{cfg.subset or 'default'}/{'+'.join(cfg.splits)}"
+
+
 def raw_multilingual_dumps(
     context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_storage: LuthStorage
 ) -> dg.MaterializeResult:
     profile, store = luth_config.values, luth_storage.store
     name = context.partition_key
     cfg = profile.sources[name]
-    origin = cfg.data_files or f"{cfg.hf_id}:{cfg.subset or 'default'}/{'+'.join(cfg.splits)}"
+    origin = source_origin(cfg)
     context.log.info(f"{name}: loading {origin} (streaming={cfg.streaming}, max_rows={cfg.max_rows})")
     loaded = load_source(name, cfg, profile.resolve_path, logger=context.log)
     data = frame(loaded.rows, CHAT_COLUMNS)
     rejects = frame(loaded.rejects, {**CHAT_COLUMNS, "reason": pl.Utf8, "reason_detail": pl.Utf8})
-    uri = store.write(data, ASSET, name)
-    rejects_uri = store.write(rejects, ASSET, name, table="rejects")  # always: no stale rejects from a past run
-    context.log.info(f"{name}: {data.height} rows, {rejects.height} rejected {loaded.reject_reasons or ''} -> {uri}")
+    metadata = publish_table(store, ASSET, data, rejects, partition=name)
+    context.log.info(f"{name}: {data.height} rows, {rejects.height} rejected {loaded.reject_reasons or ''} -> {metadata['path'].value}")
     return dg.MaterializeResult(metadata={
-        **dataset_metadata(data, uri),
+        **metadata,
         "rows_read": loaded.read,
         "rows_dropped_by_where": loaded.dropped_by_where,
         "rows_rejected": rejects.height,
         "rejected_by_reason": dg.MetadataValue.json(loaded.reject_reasons),
-        "rejects_path": dg.MetadataValue.path(rejects_uri),
         "capped_at_max_rows": loaded.capped,
         "origin": dg.MetadataValue.text(str(origin)),
         "hf_id": dg.MetadataValue.text(cfg.hf_id),

@@ -9,8 +9,9 @@ from luth_pipeline.core.train.model_card import training_datasets
 from luth_pipeline.core.train.plots import loss_curve_png
 from luth_pipeline.defs.check_gate import unchecked_data_problems
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import latest_materialization, plot_metadata
+from luth_pipeline.defs.metadata import latest_materialization
 from luth_pipeline.defs.partitions import Partitions
+from luth_pipeline.defs.publish import publish_plot, register_checkpoints
 from luth_pipeline.defs.scale_out import step_tags
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.resources import LuthConfig, LuthStorage
@@ -87,13 +88,12 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, luth_config: LuthCon
         outcome = train_run.run_light(profile, store, base_model, log=context.log.info, on_step=_step_logger(context), lineage=lineage)
 
     # The evaluation stage benchmarks both the base and the fine-tuned model.
-    context.instance.add_dynamic_partitions("checkpoint", [f"{base_model}.base", f"{base_model}.finetuned"])
+    register_checkpoints(context)  # `<base>.base` and `<base>.finetuned`
 
     history = [r for r in outcome.history if r.get("loss") is not None]
     png = loss_curve_png([r["step"] for r in history], [r["loss"] for r in history],
                          [r.get("learning_rate") for r in history], [r.get("tokens_per_s") for r in history],
                          f"finetuned_checkpoint [{base_model}] ({outcome.engine})")
-    (outcome.path / "loss_curve.png").write_bytes(png)
     uri = store.publish_dir("finetuned_checkpoint", base_model)  # a no-op under a local data root
     summary = outcome.summary
     metadata = {
@@ -116,8 +116,8 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, luth_config: LuthCon
         "world_size": summary.get("world_size"),
         "effective_batch_size": summary.get("effective_batch_size"),
         "train_runtime_s": summary.get("train_runtime_s"),
-        "loss_curve_path": dg.MetadataValue.path(f"{uri}/loss_curve.png"),
-        **plot_metadata(png, "loss curve", "loss_curve"),
+        # published after publish_dir, which replaces the folder in an object store
+        **publish_plot(store, "finetuned_checkpoint", png, "loss curve", "loss_curve", partition=base_model),
         "loss_history": dg.MetadataValue.md(_history_markdown(history)),
         "rendered_config": dg.MetadataValue.md(f"```yaml\n{outcome.rendered_config}\n```"),
         "lineage": dg.MetadataValue.json({k: v for k, v in outcome.lineage.items() if k != "input_files"}),

@@ -11,12 +11,13 @@ from luth_pipeline.core.llm.factory import endpoint_of
 from luth_pipeline.core.tulu.generate import answer_prompts, translate_prompts
 from luth_pipeline.core.tulu.load import load_prompts
 from luth_pipeline.core.llm.prompts import PromptTemplate
+from luth_pipeline.core.tulu.plots import char_length_histogram_png
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import dataset_metadata
-from luth_pipeline.defs.partitions import Partitions
-from luth_pipeline.defs.scale_out import gpu_pool, step_tags
 from luth_pipeline.defs.metadata import llm_metadata
-from luth_pipeline.defs.tulu.metadata import length_plot, rejects_metadata
+from luth_pipeline.defs.partitions import Partitions
+from luth_pipeline.defs.publish import publish_plot, publish_table
+from luth_pipeline.defs.scale_out import gpu_pool, step_tags
+from luth_pipeline.defs.tulu.metadata import rejects_metadata
 from luth_pipeline.defs.versions import code_version
 from luth_pipeline.resources import LuthConfig, LuthStorage
 from luth_pipeline.resources.llm import LLMClientResource
@@ -51,12 +52,10 @@ def tulu_prompts(context: dg.AssetExecutionContext, luth_config: LuthConfig, lut
     profile = luth_config.values
     prompts, rejects = load_prompts(profile.tulu.sources, profile.resolve_path)
     store = luth_storage.store
-    uri = store.write(prompts, "tulu_prompts")
-    store.write(rejects, "tulu_prompts", table="rejects")
     per_source = prompts.group_by("source").len().sort("source")
     context.log.info(f"tulu_prompts: {prompts.height} prompts, {rejects.height} rejected")
     return dg.MaterializeResult(metadata={
-        **dataset_metadata(prompts, uri, preview_rows=profile.tulu.preview_rows),
+        **publish_table(store, "tulu_prompts", prompts, rejects, preview_rows=profile.tulu.preview_rows),
         **rejects_metadata(rejects),
         "rows_per_source": dg.MetadataValue.json(dict(per_source.iter_rows())),
     })
@@ -75,16 +74,14 @@ def tulu_prompts_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, 
     stats = result.generation["translate"]
     # Finished translations are cached before this check: a failed run loses nothing.
     _check_failures(result.generation, profile.llm.max_failure_rate)
-    uri = store.write(result.data, "tulu_prompts_fr")
-    store.write(result.rejects, "tulu_prompts_fr", table="rejects")
-    plot = length_plot({"english": [len(p) for p in result.data["prompt_en"].to_list()],
-                        "french": [len(p) for p in result.data["prompt"].to_list()]},
-                       "prompt length before/after translation",
-                       store.local_dir("tulu_prompts_fr", None) / "lengths.png") if store.is_local else {}
+    png = char_length_histogram_png({"english": [len(p) for p in result.data["prompt_en"].to_list()],
+                                     "french": [len(p) for p in result.data["prompt"].to_list()]},
+                                    "prompt length before/after translation")
     return dg.MaterializeResult(metadata={
-        **dataset_metadata(result.data, uri, upstream="tulu_prompts", derived={"prompt": ["prompt"], "prompt_en": ["prompt"]},
-                           preview_rows=tulu.preview_rows),
-        **rejects_metadata(result.rejects), **llm_metadata("translate", stats), **plot,
+        **publish_table(store, "tulu_prompts_fr", result.data, result.rejects, upstream="tulu_prompts",
+                        derived={"prompt": ["prompt"], "prompt_en": ["prompt"]}, preview_rows=tulu.preview_rows),
+        **rejects_metadata(result.rejects), **llm_metadata("translate", stats),
+        **publish_plot(store, "tulu_prompts_fr", png, "lengths", "length_plot", filename="lengths.png"),
         "endpoint": f"{stage.endpoint} ({endpoint_of(profile.llm, stage).backend})", "model": stage.model,
     })
 
@@ -106,17 +103,15 @@ def tulu_answers_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, 
                 result = answer_prompts(prompts_fr, client, stage, templates["answer"], tulu.answer_checks,
                                         judge_client, judge, templates["judge"])
     _check_failures(result.generation, profile.llm.max_failure_rate)
-    uri = store.write(result.data, "tulu_answers_fr")
-    store.write(result.rejects, "tulu_answers_fr", table="rejects")
     lengths: dict[str, list[int]] = {}
     for source, messages in zip(result.data["source"].to_list(), result.data["messages"].to_list()):
         lengths.setdefault(source, []).append(len(messages[-1]["content"]))
-    plot = length_plot(lengths, "answer length by source",
-                       store.local_dir("tulu_answers_fr", None) / "answer_lengths.png") if store.is_local else {}
+    png = char_length_histogram_png(lengths, "answer length by source")
     metadata = {
-        **dataset_metadata(result.data, uri, upstream="tulu_prompts_fr",
-                           derived={"messages": ["prompt"], "parent_id": ["id"]}, preview_rows=tulu.preview_rows),
-        **rejects_metadata(result.rejects), **plot,
+        **publish_table(store, "tulu_answers_fr", result.data, result.rejects, upstream="tulu_prompts_fr",
+                        derived={"messages": ["prompt"], "parent_id": ["id"]}, preview_rows=tulu.preview_rows),
+        **rejects_metadata(result.rejects),
+        **publish_plot(store, "tulu_answers_fr", png, "lengths", "length_plot", filename="answer_lengths.png"),
         "judge": "off" if judge is None else f"{judge.endpoint}/{judge.model}",
         "rows_per_source": dg.MetadataValue.json(dict(result.data.group_by("source").len().sort("source").iter_rows())),
         "answer_tokens": int(result.data["completion_tokens"].sum() or 0),
@@ -127,10 +122,8 @@ def tulu_answers_fr(context: dg.AssetExecutionContext, luth_config: LuthConfig, 
 
 
 def _check_failures(generation: dict, max_rate: float) -> None:
-    from luth_pipeline.core.llm.client import GenerationResult
-
     for step, stats in generation.items():
-        GenerationResult([], stats).check_failure_rate(max_rate, desc=f"tulu {step}")
+        stats.check_failure_rate(max_rate, desc=f"tulu {step}")
 
 
 def build(profile: Profile, partitions: Partitions) -> dg.Definitions:

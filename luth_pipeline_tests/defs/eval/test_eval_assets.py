@@ -9,7 +9,7 @@ import polars as pl
 import yaml
 
 from luth_pipeline.core.storage import DatasetStore
-from luth_pipeline.defs.eval.schedules import checkpoint_keys_for
+from luth_pipeline.defs.publish import checkpoint_keys_for
 from luth_pipeline.resources import LuthConfig
 from luth_pipeline_tests.stage_defs import assets, schedule, sensor
 
