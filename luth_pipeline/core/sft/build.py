@@ -114,7 +114,7 @@ def build_luth_sft(profile: Profile, store: DatasetStore, log=print) -> SFTBuild
         log(f"sft.source is published: reading {hub_uri(config.published)} splits {config.published.splits}")
         loaded, missing = load_published(config.published, profile.resolve_path)
     else:
-        loaded, missing = load_inputs(config.mixture, lambda asset, partition: store.read(asset, partition))
+        loaded, missing = load_inputs(config.mixture, store)
     for item in missing:
         log(f"mixture input not materialized, left out: {item}")
     eval_sets = decontamination_sets(config.decontamination, profile.eval)
