@@ -94,6 +94,20 @@ class PeakRSS:
         self._update()
 
 
+def settled_rss(timeout_s: float = 30.0) -> int:
+    """VmRSS once it stops falling: polars' and Arrow's allocators hand freed memory back to the OS
+    over seconds, so read at once, a stage's start (and peak) would include the previous stage's
+    freed memory (the scale-1 run of 2026-12-01 showed it: `luth_sft checks` peaked at its start)."""
+    previous, deadline = PeakRSS._rss()[0], time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        current = PeakRSS._rss()[0]
+        if current > previous - 2**20:  # fell by less than 1 MB in a second
+            return current
+        previous = current
+    return previous
+
+
 def _children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as handle:
@@ -207,7 +221,7 @@ def run_one(scale: float, seed: int, num_proc: int, baseline_max_scale: float) -
         # Freed memory back to the OS first, so each stage's peak is its own, not the previous one's heap.
         gc.collect()
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-        start_rss = PeakRSS._rss()[0]
+        start_rss = settled_rss()
         cpu = time.process_time()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
