@@ -94,6 +94,20 @@ class PeakRSS:
         self._update()
 
 
+def settled_rss(timeout_s: float = 30.0) -> int:
+    """VmRSS once it stops falling: polars' and Arrow's allocators hand freed memory back to the OS
+    over seconds, so read at once, a stage's start (and peak) would include the previous stage's
+    freed memory (the scale-1 run of 2026-12-01 showed it: `luth_sft checks` peaked at its start)."""
+    previous, deadline = PeakRSS._rss()[0], time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        current = PeakRSS._rss()[0]
+        if current > previous - 2**20:  # fell by less than 1 MB in a second
+            return current
+        previous = current
+    return previous
+
+
 def _children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as handle:
@@ -190,6 +204,8 @@ def naive_packed_checks(table, capacity: int) -> int:
 
 
 def run_one(scale: float, seed: int, num_proc: int, baseline_max_scale: float) -> dict:
+    import polars as pl
+
     from luth_pipeline.core.config import load_profile
     from luth_pipeline.core.sft import build as sft
     from luth_pipeline.core.sft import checks
@@ -205,7 +221,7 @@ def run_one(scale: float, seed: int, num_proc: int, baseline_max_scale: float) -
         # Freed memory back to the OS first, so each stage's peak is its own, not the previous one's heap.
         gc.collect()
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-        start_rss = PeakRSS._rss()[0]
+        start_rss = settled_rss()
         cpu = time.process_time()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
@@ -226,7 +242,12 @@ def run_one(scale: float, seed: int, num_proc: int, baseline_max_scale: float) -
         store = DatasetStore(root)
         tokenizer = sft.load_tokenizer(profile, model)
         sizes = measure("generate inputs", lambda: write_inputs(store, scale, tokenizer, seed))
-        build = measure("luth_sft", lambda: sft.build_luth_sft(profile, store, log=lambda m: None))
+        started = time.perf_counter()
+
+        def log(message: str) -> None:  # progress of a long run, with the elapsed time and the resident set
+            print(f"    [{time.perf_counter() - started:7.0f} s, RSS {PeakRSS._rss()[0] / 2**20:,.0f} MB] {message}", flush=True)
+
+        build = measure("luth_sft", lambda: sft.build_luth_sft(profile, store, log=log))
         rows = sum(counts["final"] for counts in build.mixture.split_stats.values())
         tokens = sum(stats.total for stats in build.token_stats.values())
         del build
@@ -238,7 +259,10 @@ def run_one(scale: float, seed: int, num_proc: int, baseline_max_scale: float) -
             return problems + checks.hf_folder_problems(store, checks.sft_batches(store, ["split"]))
 
         problems = measure("luth_sft checks", sft_checks)
-        packed = measure("luth_sft_packed", lambda: sft.build_packed(profile, store, model, log=lambda m: None))
+        packed = measure("luth_sft_packed", lambda: sft.build_packed(profile, store, model, log=log))
+        # The asset's `tokens_per_second`: tokens of the kept documents / wall seconds of tokenization.
+        tokenized = int(packed.documents.filter(~pl.col("status").str.starts_with("dropped"))["n_tokens"].sum() or 0)
+        print(f"  tokenization: {packed.tokenize_seconds:.1f} s wall, {tokenized / packed.tokenize_seconds:,.0f} tokens/s", flush=True)
 
         def packed_checks():
             def batches():
@@ -257,6 +281,8 @@ def run_one(scale: float, seed: int, num_proc: int, baseline_max_scale: float) -
             "bins": packed.bins,
             "packed_tokens": packed.tokens,
             "efficiency": round(packed.efficiency, 5),
+            "tokenize_wall_s": round(packed.tokenize_seconds, 1),
+            "tokens_per_s": round(tokenized / packed.tokenize_seconds) if packed.tokenize_seconds else 0,
             "check_problems": len(problems) + len(packed_problems),
             "stages": stages,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -281,15 +307,22 @@ def main() -> None:
     for scale in args.scales:
         load_before = os.getloadavg()
         print(f"scale {scale}: load average before {load_before[0]:.2f}", flush=True)
-        child = subprocess.run(
+        errors = tempfile.TemporaryFile("w+")  # a file, not a pipe: progress bars cannot fill it and block the child
+        # Stage lines are passed on as they come: a long run shows its finished stages while it goes.
+        child = subprocess.Popen(
             [sys.executable, __file__, "--one", "--scales", str(scale), "--seed", str(args.seed), "--num-proc", str(args.num_proc),
              "--baseline-max-scale", str(args.baseline_max_scale)],
-            capture_output=True, text=True,
+            stdout=subprocess.PIPE, stderr=errors, text=True,
         )
-        sys.stdout.write("".join(line + "\n" for line in child.stdout.splitlines() if not line.startswith("RESULT ")))
-        if child.returncode:
-            sys.exit(f"scale {scale} failed:\n{child.stderr[-4000:]}")
-        result = json.loads(next(line for line in child.stdout.splitlines() if line.startswith("RESULT "))[7:])
+        result = None
+        for line in child.stdout:
+            if line.startswith("RESULT "):
+                result = json.loads(line[7:])
+            else:
+                print(line, end="", flush=True)
+        if child.wait() or result is None:
+            errors.seek(0)
+            sys.exit(f"scale {scale} failed:\n{errors.read()[-4000:]}")
         result["load_before"], result["load_after"] = round(load_before[0], 2), round(os.getloadavg()[0], 2)
         results.append(result)
     print("\n| scale | rows | tokens (luth_sft) | bins | stage | wall s | CPU s | peak RSS MB | of which anonymous | above the stage's start |")
@@ -297,12 +330,12 @@ def main() -> None:
     for r in results:
         for name, s in r["stages"].items():
             print(f"| {r['scale']:g} | {r['rows']:,} | {r['tokens']:,} | {r['bins']:,} | {name} | {s['wall_s']} | {s['cpu_s']} | {s['peak_rss_mb']:,} | {s['peak_anon_mb']:,} | {s['above_start_mb']:,} |")
-    print("\n| scale | rows | total wall s | total CPU s | s per 1k rows | peak RSS MB (process) | check problems | load avg before → after |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("\n| scale | rows | total wall s | total CPU s | s per 1k rows | peak RSS MB (process) | check problems | tokenization tokens/s (wall) | load avg before → after |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         ours = {n: s for n, s in r["stages"].items() if n != "generate inputs" and not n.startswith("baseline")}
         wall, cpu = sum(s["wall_s"] for s in ours.values()), sum(s["cpu_s"] for s in ours.values())
-        print(f"| {r['scale']:g} | {r['rows']:,} | {wall:.0f} | {cpu:.0f} | {1000 * wall / max(r['rows'], 1):.2f} | {r['peak_rss_mb']:,} | {r['check_problems']} | {r['load_before']} → {r['load_after']} |")
+        print(f"| {r['scale']:g} | {r['rows']:,} | {wall:.0f} | {cpu:.0f} | {1000 * wall / max(r['rows'], 1):.2f} | {r['peak_rss_mb']:,} | {r['check_problems']} | {r['tokens_per_s']:,} | {r['load_before']} → {r['load_after']} |")
 
 
 if __name__ == "__main__":

@@ -115,6 +115,11 @@ class DatasetStore:
         with self.fs.open_input_file(self._existing(asset, partition, table)) as source:
             return pq.ParquetFile(source).metadata.num_rows
 
+    def schema(self, asset: str, partition=None, table: str = "data") -> pa.Schema:
+        """The table's Arrow schema, from the Parquet footer (no row is read)."""
+        with self.fs.open_input_file(self._existing(asset, partition, table)) as source:
+            return pq.ParquetFile(source).schema_arrow
+
     def iter_batches(
         self, asset: str, partition=None, table: str = "data", columns: Sequence[str] | None = None, batch_size: int = 10_000
     ) -> Iterator[pa.RecordBatch]:

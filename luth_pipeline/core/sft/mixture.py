@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import polars as pl
 from luth_pipeline.core.sft.config import MixtureInput
 from luth_pipeline.core.sft.decontamination import EvalIndex, scan_conversations
 from luth_pipeline.core.sft.normalize import RejectedRow, conversation_key, normalize_messages
-from luth_pipeline.core.storage import MissingInputError
+from luth_pipeline.core.storage import DatasetStore, MissingInputError
 from luth_pipeline.core.text.chat import CHAT_COLUMNS, MESSAGES_DTYPE
 from luth_pipeline.core.text.dedup import ExactDeduplicator
 SFT_SCHEMA = {
@@ -50,7 +50,15 @@ REJECT_SCHEMA = {
 @dataclass
 class LoadedInput:
     spec: MixtureInput
-    frame: pl.DataFrame  # CHAT_COLUMNS of the upstream rows
+    # CHAT_COLUMNS of the upstream rows: a whole frame, or slices read one at a time from the store
+    # (`load_inputs`), so the mixture never holds a whole input table.
+    rows: pl.DataFrame | Iterable[pl.DataFrame]
+
+    def slices(self) -> Iterator[pl.DataFrame]:
+        if isinstance(self.rows, pl.DataFrame):
+            yield from self.rows.iter_slices(SLICE_ROWS)
+        else:
+            yield from self.rows
 
 
 @dataclass
@@ -62,32 +70,48 @@ class MixtureResult:
     missing: list[str] = field(default_factory=list)
 
 
-def load_inputs(mixture: list[MixtureInput], read: Callable[[str, str | None], pl.DataFrame]) -> tuple[list[LoadedInput], list[str]]:
-    """Read each configured input that exists; return them and a description of the missing."""
+def load_inputs(mixture: list[MixtureInput], store: DatasetStore) -> tuple[list[LoadedInput], list[str]]:
+    """Each configured input that exists, as slices read lazily from the store (only the columns
+    the mixture uses); and a description of the missing ones. Columns and `where` are checked
+    here, from the Parquet schema and the `where` columns alone, before any conversation is read."""
     loaded, missing = [], []
     for spec in mixture:
-        frames = []
+        partitions = []
         for partition in spec.partitions or [None]:
             label = f"{spec.asset}[{partition}]" if partition else spec.asset
             try:
-                frame = read(spec.asset, partition)
+                columns = store.schema(spec.asset, partition).names
             except MissingInputError:
                 missing.append(f"{label} → {spec.split}")
                 continue
-            absent = [c for c in ("id", "messages", "source", "source_id") if c not in frame.columns]
+            absent = [c for c in ("id", "messages", "source", "source_id") if c not in columns]
             if absent:
                 raise ValueError(f"{label}: chat table lacks columns {absent} (contract: {list(CHAT_COLUMNS)}); fix the producer")
-            before = frame.height
-            for column, values in spec.where.items():
-                if column not in frame.columns:
-                    raise ValueError(f"sft.mixture[{spec.split}].where: {label} has no column {column!r} (columns: {frame.columns})")
-                frame = frame.filter(pl.col(column).cast(pl.String).is_in(values))
-            if before and not frame.height:  # a typo in `where` must not silently empty a split
-                missing.append(f"{label} → {spec.split}: `where` {spec.where} matched 0 of {before} rows")
-            frames.append(frame.select("id", "messages", "source", pl.col("source_id").cast(pl.String)))
-        if frames:
-            loaded.append(LoadedInput(spec, pl.concat(frames, how="vertical_relaxed")))
+            for column in spec.where:
+                if column not in columns:
+                    raise ValueError(f"sft.mixture[{spec.split}].where: {label} has no column {column!r} (columns: {columns})")
+            if spec.where:
+                keys = store.read(spec.asset, partition, columns=list(spec.where))
+                if keys.height and not _matching(keys, spec.where).height:  # a typo in `where` must not silently empty a split
+                    missing.append(f"{label} → {spec.split}: `where` {spec.where} matched 0 of {keys.height} rows")
+            partitions.append(partition)
+        if partitions:
+            loaded.append(LoadedInput(spec, _read_slices(store, spec, partitions)))
     return loaded, missing
+
+
+def _matching(frame: pl.DataFrame, where: dict[str, list[str]]) -> pl.DataFrame:
+    for column, values in where.items():
+        frame = frame.filter(pl.col(column).cast(pl.String).is_in(values))
+    return frame
+
+
+def _read_slices(store: DatasetStore, spec: MixtureInput, partitions: list[str | None]) -> Iterator[pl.DataFrame]:
+    columns = list(dict.fromkeys(["id", "messages", "source", "source_id", *spec.where]))
+    for partition in partitions:
+        for batch in store.iter_batches(spec.asset, partition, columns=columns, batch_size=SLICE_ROWS):
+            frame = _matching(pl.from_arrow(batch), spec.where)
+            yield frame.select("id", "messages", "source", pl.col("source_id").cast(pl.String))
 
 
 def _stable_rank(row_id: str, seed: int) -> int:
@@ -108,7 +132,7 @@ def _candidates(item: LoadedInput, position: int, index: EvalIndex, seed: int, n
                 stats: dict[str, int], removed: dict[str, int], rejects: list[dict]) -> Iterator[pl.DataFrame]:
     """One input's rows that pass normalization, cross-source dedup and decontamination, slice by slice."""
     spec = item.spec
-    for frame in item.frame.iter_slices(SLICE_ROWS):
+    for frame in item.slices():
         kept: list[dict] = []
         for row in frame.iter_rows(named=True):
             stats["loaded"] += 1
@@ -168,7 +192,7 @@ def _capped(candidates: pl.DataFrame, spec: MixtureInput, split: str, stats: dic
 
 def build_mixture(inputs: list[LoadedInput], index: EvalIndex, seed: int, num_proc: int = 1, missing: list[str] | None = None) -> MixtureResult:
     """The mixture (module docstring). Inputs are processed slice by slice and released once read
-    (`LoadedInput.frame` is emptied); the kept conversations are spilled to memory-mapped Arrow files
+    (`LoadedInput.rows` is emptied); the kept conversations are spilled to memory-mapped Arrow files
     while caps, weights and the shuffle work on the small columns, then gathered once in final order:
     memory holds the mixture's text once, not once per step."""
     rejects: list[dict] = []
@@ -185,7 +209,7 @@ def build_mixture(inputs: list[LoadedInput], index: EvalIndex, seed: int, num_pr
                 frame.select("messages").write_ipc(path, compression="uncompressed")  # uncompressed: memory-mappable
                 conversations.append(pl.read_ipc(path, memory_map=True))
                 keys.append(frame.drop("messages"))
-            item.frame = item.frame.clear()
+            item.rows = []  # release a whole input frame once read
         offset, candidates = 0, []
         for frame in keys:  # `_row`: the row's position in the spilled conversations
             candidates.append(frame.with_columns(_row=pl.int_range(offset, offset + frame.height, dtype=pl.Int64)))

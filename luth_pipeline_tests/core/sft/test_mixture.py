@@ -7,6 +7,7 @@ import pytest
 
 from luth_pipeline.core.sft.config import MixtureInput, SFTConfig
 from luth_pipeline.core.sft.decontamination import EvalIndex
+from luth_pipeline.core.sft import mixture
 from luth_pipeline.core.sft.mixture import LoadedInput, build_mixture, load_inputs
 from luth_pipeline.core.sft.normalize import RejectedRow, normalize_messages
 from luth_pipeline.core.storage import DatasetStore
@@ -67,18 +68,39 @@ def test_missing_inputs_are_reported_and_where_filters(tmp_path):
         MixtureInput(split="luth_scholar", asset="scholar_exercises"),
         MixtureInput(split="luth_aya_dataset", asset="french_samples", partitions=["aya_dataset"]),
     ]
-    loaded, missing = load_inputs(mixture, store.read)
-    assert [item.frame["source"].to_list() for item in loaded] == [["tulu3_persona_math"]]
+    loaded, missing = load_inputs(mixture, store)
+    assert [pl.concat(item.slices())["source"].to_list() for item in loaded] == [["tulu3_persona_math"]]
     assert missing == ["scholar_exercises → luth_scholar", "french_samples[aya_dataset] → luth_aya_dataset"]
-    _, missing = load_inputs([MixtureInput(split="x", asset="tulu_answers_fr", where={"source": ["tulu3_typo"]})], store.read)
+    _, missing = load_inputs([MixtureInput(split="x", asset="tulu_answers_fr", where={"source": ["tulu3_typo"]})], store)
     assert missing == ["tulu_answers_fr → x: `where` {'source': ['tulu3_typo']} matched 0 of 2 rows"]
+
+
+def test_inputs_read_in_slices_give_the_same_mixture_as_whole_frames(tmp_path, monkeypatch):
+    """`load_inputs` reads the store lazily, a few rows at a time and only the mixture's columns: the
+    rows, their order (partitions in config order) and the rejects equal those of whole frames."""
+    monkeypatch.setattr(mixture, "SLICE_ROWS", 3)
+    store = DatasetStore(str(tmp_path))
+    a = chat_table("french", "aya_dataset", [conv(f"Question {i} ?") for i in range(7)]).with_columns(extra=pl.lit("unused"))
+    b = chat_table("french", "smoltalk2", [conv("Question 2 ?"), conv("Autre ?"), [{"role": "user", "content": "q"}]], start=7)
+    store.write(a, "french_samples", "aya_dataset")
+    store.write(b, "french_samples", "smoltalk2")
+    spec = MixtureInput(split="s", asset="french_samples", partitions=["aya_dataset", "smoltalk2"], max_rows=8)
+    loaded, missing = load_inputs([spec], store)
+    assert missing == []
+    slices = list(loaded[0].slices())
+    assert [s.height for s in slices] == [3, 3, 1, 3] and slices[0].columns == ["id", "messages", "source", "source_id"]
+    whole = pl.concat([a.drop("extra"), b]).select("id", "messages", "source", "source_id")
+    streamed = build_mixture([LoadedInput(spec, iter(slices))], NO_EVAL, seed=3)
+    expected = build_mixture([LoadedInput(spec, whole)], NO_EVAL, seed=3)
+    assert streamed.rows.equals(expected.rows) and streamed.rejects.equals(expected.rejects)
+    assert streamed.split_stats == expected.split_stats == {"s": {"loaded": 10, "normalize": 1, "duplicate": 1, "decontamination": 0, "cap": 0, "final": 8}}
 
 
 def test_malformed_upstream_table_names_asset_and_columns(tmp_path):
     store = DatasetStore(str(tmp_path))
     store.write(pl.DataFrame({"id": ["x"], "text": ["hello"]}), "scholar_exercises")
     with pytest.raises(ValueError, match=r"scholar_exercises: chat table lacks columns \['messages', 'source', 'source_id'\]"):
-        load_inputs([MixtureInput(split="luth_scholar", asset="scholar_exercises")], store.read)
+        load_inputs([MixtureInput(split="luth_scholar", asset="scholar_exercises")], store)
 
 
 def test_config_rejects_bad_split_names_and_repeated_inputs():

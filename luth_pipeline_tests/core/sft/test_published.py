@@ -16,18 +16,18 @@ def test_every_split_is_read_with_its_hub_address(local_profile):
     assert missing == [] and [item.spec.split for item in loaded] == list(SPLIT_ROWS)
     for item in loaded:
         assert item.spec.asset == "hf://datasets/kurakurai/luth-sft"
-        assert item.frame.height == SPLIT_ROWS[item.spec.split]
-        assert item.frame["id"].to_list() == [f"{item.spec.split}/{i}" for i in range(item.frame.height)]
-        assert item.frame.schema["messages"] == MESSAGES_DTYPE  # hub order (content, role) → ours
-        first = item.frame["messages"][0].to_list()[0]
+        assert item.rows.height == SPLIT_ROWS[item.spec.split]
+        assert item.rows["id"].to_list() == [f"{item.spec.split}/{i}" for i in range(item.rows.height)]
+        assert item.rows.schema["messages"] == MESSAGES_DTYPE  # hub order (content, role) → ours
+        first = item.rows["messages"][0].to_list()[0]
         assert first["role"] == "user" and first["content"]
-        assert set(item.frame["source"]) == {"kurakurai/luth-sft"}
+        assert set(item.rows["source"]) == {"kurakurai/luth-sft"}
 
 
 def test_a_subset_of_splits_and_a_revision(local_profile):
     config = local_profile.sft.published.model_copy(update={"splits": ["luth_openhermes", "luth_scholar"], "revision": None})
     loaded, _ = load_published(config, local_profile.resolve_path)
-    assert [(i.spec.split, i.frame.height) for i in loaded] == [("luth_openhermes", 12), ("luth_scholar", 4)]
+    assert [(i.spec.split, i.rows.height) for i in loaded] == [("luth_openhermes", 12), ("luth_scholar", 4)]
     pinned = PublishedSFTConfig(revision="0123abc")
     from luth_pipeline.core.sft.published import hub_uri
     assert hub_uri(pinned) == "hf://datasets/kurakurai/luth-sft@0123abc"

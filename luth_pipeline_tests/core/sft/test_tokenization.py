@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from transformers import AutoTokenizer
 
+from luth_pipeline.core.sft.build import MappedTokens
 from luth_pipeline.core.sft.tokenization import (
     IGNORE_INDEX,
     LabelMaskMismatch,
@@ -100,6 +102,15 @@ def test_dataset_map_with_workers_equals_one_batch(tokenizer, tmp_path):
     direct = run(tokenizer, conversations)
     assert mapped["input_ids"] == direct["input_ids"] and mapped["labels"] == direct["labels"]
     assert mapped["id"] == [f"r{i}" for i in range(40)]
+    # The packer reads the workers' cache files through its own maps, and reads them again after
+    # dropping the pages from its resident set.
+    tokens = MappedTokens([cache["filename"] for cache in mapped.cache_files])
+    assert len(mapped.cache_files) == 2 and tokens.starts[-1] == 40
+    rows = np.array([39, 0, 17, 20])
+    for _ in range(2):
+        assert tokens.gather("input_ids", rows).tolist() == [t for r in rows for t in direct["input_ids"][r]]
+        assert tokens.gather("labels", rows).tolist() == [t for r in rows for t in direct["labels"][r]]
+        tokens.release()
 
 
 QWEN3_TEMPLATE = Path(__file__).parents[2] / "fixtures" / "chat_templates" / "qwen3.jinja"
