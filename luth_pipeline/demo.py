@@ -47,8 +47,8 @@ class _Staleness:
     A part that was stale or missing stays so until it runs itself (unless an upstream re-run
     restored the very data it was built from), so it is not asked again: each ask loads the code."""
 
-    def __init__(self, graph, keys: list[dg.AssetKey], profile: str | None = None):
-        self.graph, self.keys, self.profile = graph, keys, profile
+    def __init__(self, instance: dg.DagsterInstance, graph, keys: list[dg.AssetKey], profile: str | None = None):
+        self.instance, self.graph, self.keys, self.profile = instance, graph, keys, profile
         self.statuses: dict[tuple[str, str | None], str] | None = None
         self.ran_since_asked = False
 
@@ -57,6 +57,8 @@ class _Staleness:
 
     def needs_run(self, key: dg.AssetKey, partition_key: str | None) -> bool:
         part = (key.to_user_string(), partition_key)
+        if latest_materialization(self.instance, key.to_user_string(), partition_key) is None:
+            return True  # never materialized: Dagster's MISSING, known without asking (an empty instance asks nothing)
         if self.statuses is None or (self.ran_since_asked and self.statuses.get(part, "FRESH") == "FRESH"):
             self.statuses = {(s.key, s.partition): s.status for s in stale_statuses(self.graph, self.keys, profile=self.profile)}
             self.ran_since_asked = False
@@ -146,7 +148,7 @@ def run_demo(force: bool = False, selection: list[str] | None = None, verbose: b
         print_summary(instance, graph, wanted, time.monotonic() - started, 0, skipped)
         return 0
     mark_path.unlink(missing_ok=True)
-    staleness = _Staleness(graph, wanted, profile)
+    staleness = _Staleness(instance, graph, wanted, profile)
     for _, group in _groups(graph, wanted):
         group = list(group)
         for partition_key in partition_keys(graph, group[0], instance):
