@@ -98,7 +98,7 @@ system-deps:
 	fi
 
 test: dagster-home system-deps $(VENV_TRAIN)/.installed
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --timeout=1800; status=$$?; \
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --timeout=1800 --durations=15; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing loudly"; exit 1; fi; exit $$status
 
 # Container images for a cluster (docker/*.Dockerfile; README § Run on a cluster):

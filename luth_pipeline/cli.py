@@ -158,7 +158,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint key (tiny.finetuned, qwen3-0.6b.merged.slerp, <base>.base), a model folder, or a HF id")
+    parser.add_argument("checkpoint", help="checkpoint key (tiny.finetuned, qwen3-0.6b.merged.slerp-070, <base>.base), a model folder, or a HF id")
     parser.add_argument("--system", default=DEFAULT_SYSTEM_PROMPT, help="system prompt (default: %(default)r)")
     parser.add_argument("--no-system", action="store_true", help="no system prompt")
     parser.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, cuda:1 …")

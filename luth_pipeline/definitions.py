@@ -52,7 +52,7 @@ def build_stages(profile: Profile) -> dg.Definitions:
     materialize them with their own)."""
     partitions = Partitions.of(profile)
     # Beta / preview / superseded APIs used knowingly (multi-dimension partition mapping, per-partition
-    # checks, the checkpoint sensor): silenced while building, as `dg.load_from_defs_folder` did.
+    # checks, the checkpoint sensor): silenced while building, as Dagster's defs-folder loader did.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning))
         return dg.Definitions.merge(*(build(profile, partitions) for build in STAGE_FACTORIES))

@@ -51,6 +51,15 @@ def test_no_product_file_references_the_test_tree():
     assert not offenders, "the product reads its test tree; move the data to luth_pipeline/demo_data/:\n" + "\n".join(offenders)
 
 
+def test_every_test_a_product_file_names_exists():
+    """A comment pointing at the test that guards a file must point at a real one."""
+    named = {(file, match.decode()) for file in _product_files() if not _documents_generators(file)
+             for match in TEST_MODULE.findall(file.read_bytes())}
+    assert named, "no product file names its guarding test: TEST_MODULE is wrong"
+    missing = sorted(f"{file.relative_to(REPO_ROOT)}: {test}" for file, test in named if not (REPO_ROOT / test).is_file())
+    assert not missing, "these files name a test that does not exist:\n" + "\n".join(missing)
+
+
 def _referenced_demo_paths() -> set[str]:
     """Every `luth_pipeline/demo_data/...` path (file, folder or glob) the configs and the local
     profile's models name."""

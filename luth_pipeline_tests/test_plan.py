@@ -59,19 +59,13 @@ def _fields_left_to_defaults(profile: str) -> list[str]:
 
 
 @pytest.mark.parametrize("profile", ["gpu", "prod", "gpu-8xh100"])
-def test_shipped_profile_plans_or_names_exactly_its_unset_fields(capsys, profile):
-    """The shipped gpu profiles: a complete plan once every hub source names its split and chat
-    column (the sources issue), else exit 2 naming exactly the fields left to defaults
-    (2026-11-30: smoltalk2's split — its SFT subset has no `train` — and others)."""
-    expected = _fields_left_to_defaults(profile)
+def test_shipped_profile_plans_every_stage_with_no_unset_field(capsys, profile):
+    """The shipped gpu profiles run as shipped: every hub source names its split and chat column,
+    so the plan is complete (a profile that loses one fails here, naming the field)."""
+    assert _fields_left_to_defaults(profile) == []
     rc, out, err = _run(capsys, "--profile", profile)
-    if expected:
-        assert rc == 2 and out == ""
-        assert f"profile `{profile}` leaves {len(expected)} required field(s) unset" in err
-        assert [line.split()[1] for line in err.splitlines() if line.startswith("  - ")] == expected
-    else:
-        assert rc == 0, err
-        assert all(f"] {asset}" in out for asset in STAGE_ASSETS)
+    assert rc == 0, err
+    assert all(f"] {asset}" in out for asset in STAGE_ASSETS)
 
 
 @pytest.mark.parametrize("base", ["gpu", "prod"])
