@@ -139,6 +139,12 @@ def plot_metadata(png: PlotPng, title: str, key: str) -> dict[str, dg.MetadataVa
     return {key: dg.MetadataValue.md(thumbnail), f"{key}_full": dg.MetadataValue.md(image_markdown(png, title))}
 
 
+def card_body(card: str) -> dg.MetadataValue:
+    """A Hub card (model or dataset README) as markdown metadata, without its YAML front matter
+    (the UI would show it as a paragraph of `key: value` text)."""
+    return dg.MetadataValue.md(card.split("---", 2)[-1] if card.startswith("---") else card)
+
+
 def rejects_preview(rejects: pl.DataFrame, columns: Iterable[str], rows: int = 20, per_reason: int | None = None,
                     empty: str = "no rejected rows") -> dg.MetadataValue:
     """A markdown table of rejected rows with their reason (`per_reason`: at most that many of each reason)."""

@@ -43,3 +43,11 @@ def test_a_rejects_preview_without_a_rejects_table_is_refused_before_anything_is
     with pytest.raises(ValueError, match=r"publish_table\('tulu_prompts'\): rejects_preview names columns of `rejects`"):
         publish_table(store, "tulu_prompts", _chat(1), rejects_preview=["id"])
     assert not store.exists("tulu_prompts")
+
+
+def test_a_card_is_shown_without_its_front_matter_and_a_card_without_one_whole():
+    from luth_pipeline.defs.metadata import card_body
+
+    card = "---\nlicense: apache-2.0\nbase_model: Qwen/Qwen3-0.6B\n---\n# Luth\nbody --- with a rule\n"
+    assert card_body(card).value == "\n# Luth\nbody --- with a rule\n"
+    assert card_body("# no header\n---\ntext").value == "# no header\n---\ntext"

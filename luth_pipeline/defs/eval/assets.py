@@ -16,6 +16,7 @@ from luth_pipeline.core.eval.report import bar_chart_png, build_comparison, load
 from luth_pipeline.core.eval.runner import EvalResult, evaluate_checkpoint
 from luth_pipeline.core.train.model_card import model_index, scores_table, with_eval_results
 from luth_pipeline.defs.locking import one_writer_per_partition
+from luth_pipeline.defs.metadata import card_body
 from luth_pipeline.defs.partitions import Partitions, checkpoint_partitions
 from luth_pipeline.defs.publish import publish_plot, publish_table
 from luth_pipeline.defs.scale_out import step_tags
@@ -93,7 +94,7 @@ def benchmark_scores(
             "eval_seconds": dg.MetadataValue.float(round(result.seconds, 2)),
             "seconds_per_language": dg.MetadataValue.json({k: round(v, 2) for k, v in result.per_language_seconds.items()}),
             "settings": dg.MetadataValue.json(result.settings),
-            **({"model_card": dg.MetadataValue.md(card.split("---", 2)[-1])} if card else {}),
+            **({"model_card": card_body(card)} if card else {}),
         }
     )
 

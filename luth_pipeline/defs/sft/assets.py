@@ -12,7 +12,7 @@ from luth_pipeline.core.sft.hf_dataset import push_to_hub
 from luth_pipeline.core.sft.plots import length_histogram_png
 from luth_pipeline.core.sft.published import hub_uri
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import column_schema, dataset_metadata, markdown_preview
+from luth_pipeline.defs.metadata import card_body, column_schema, dataset_metadata, markdown_preview
 from luth_pipeline.defs.partitions import Partitions
 from luth_pipeline.defs.publish import publish_plot
 from luth_pipeline.defs.versions import code_version
@@ -80,7 +80,7 @@ def luth_sft(context: dg.AssetExecutionContext, luth_config: LuthConfig, luth_st
                 hub_uri(profile.sft.published) + " " + ",".join(profile.sft.published.splits) if profile.sft.source == "published" else "mixture"
             ),
             "tokens_total": sum(s.total for s in build.token_stats.values()),
-            "dataset_card": dg.MetadataValue.md((build.folder / "README.md").read_text(encoding="utf-8").split("---", 2)[-1]),
+            "dataset_card": card_body((build.folder / "README.md").read_text(encoding="utf-8")),
         }
     )
     return dg.MaterializeResult(metadata=metadata)

@@ -9,7 +9,7 @@ from luth_pipeline.core.train.model_card import training_datasets
 from luth_pipeline.core.train.plots import loss_curve_png
 from luth_pipeline.defs.check_gate import unchecked_data_problems
 from luth_pipeline.defs.locking import one_writer_per_partition
-from luth_pipeline.defs.metadata import latest_materialization
+from luth_pipeline.defs.metadata import card_body, latest_materialization
 from luth_pipeline.defs.partitions import Partitions
 from luth_pipeline.defs.publish import publish_plot, register_checkpoints
 from luth_pipeline.defs.scale_out import step_tags
@@ -121,7 +121,7 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, luth_config: LuthCon
         "loss_history": dg.MetadataValue.md(_history_markdown(history)),
         "rendered_config": dg.MetadataValue.md(f"```yaml\n{outcome.rendered_config}\n```"),
         "lineage": dg.MetadataValue.json({k: v for k, v in outcome.lineage.items() if k != "input_files"}),
-        "model_card": dg.MetadataValue.md((outcome.path / "README.md").read_text(encoding="utf-8").split("---", 2)[-1]),
+        "model_card": card_body((outcome.path / "README.md").read_text(encoding="utf-8")),
     }
     return dg.MaterializeResult(metadata={k: v for k, v in metadata.items() if v is not None})
 
