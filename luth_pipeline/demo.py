@@ -67,18 +67,17 @@ class _Staleness:
         return self.statuses[part] != "FRESH"
 
 
-def fresh_mark(instance: dg.DagsterInstance, defs: dg.Definitions, graph, keys: list[dg.AssetKey]) -> dict:
+def fresh_mark(instance: dg.DagsterInstance, graph, keys: list[dg.AssetKey]) -> dict:
     """Everything Dagster's staleness of `keys` depends on: each asset's code version, its partition
     keys, and the storage id of its latest materialization (any partition). Equal marks before and
     after mean Dagster's answer cannot have changed — no code, config or input-file edit (they are in
     the code versions), no run from the UI or CLI, no new or wiped partition — so a demo that saw
     everything up to date need not ask again (asking loads the code a second time, in a code server)."""
-    versions = {key.to_user_string(): version for assets in defs.assets or [] for key, version in assets.code_versions_by_key.items()}
     mark = {}
     for key in keys:
         records = instance.fetch_materializations(key, limit=1).records
         mark[key.to_user_string()] = {
-            "code_version": versions.get(key.to_user_string()),
+            "code_version": graph.get(key).code_version,
             "partitions": partition_keys(graph, key, instance),
             "latest_storage_id": records[0].storage_id if records else None,
         }
@@ -141,8 +140,8 @@ def run_demo(force: bool = False, selection: list[str] | None = None, verbose: b
     ran, skipped, failed = 0, 0, []
     full = not force and not selection
     mark_path = _mark_path(instance)
-    if full and mark_path.exists() and json.loads(mark_path.read_text()) == fresh_mark(instance, defs, graph, wanted):
-        skipped = sum(len(partition_keys(graph, key, instance)) for key in wanted)
+    if full and mark_path.exists() and json.loads(mark_path.read_text()) == (mark := fresh_mark(instance, graph, wanted)):
+        skipped = sum(len(part["partitions"]) for part in mark.values())
         print("Nothing changed since the last demo left every asset up to date "
               "(same code versions, partitions and materializations).", flush=True)
         print_summary(instance, graph, wanted, time.monotonic() - started, 0, skipped)
@@ -183,7 +182,7 @@ def run_demo(force: bool = False, selection: list[str] | None = None, verbose: b
             break
     if full and not failed:  # every part was up to date or ran after its upstream: all up to date now
         mark_path.parent.mkdir(parents=True, exist_ok=True)
-        mark_path.write_text(json.dumps(fresh_mark(instance, defs, graph, wanted)))
+        mark_path.write_text(json.dumps(fresh_mark(instance, graph, wanted)))
     print_summary(instance, graph, wanted, time.monotonic() - started, ran, skipped)
     if log_path is not None and log_path.exists():
         print(f"Library output of these runs (progress bars, warnings): {log_path}")

@@ -20,7 +20,7 @@ def _defs(code_version: str, partitions: list[str]) -> dg.Definitions:
 
 def _mark(instance, defs):
     graph = defs.resolve_asset_graph()
-    return fresh_mark(instance, defs, graph, sorted(graph.get_all_asset_keys()))
+    return fresh_mark(instance, graph, sorted(graph.get_all_asset_keys()))
 
 
 def test_the_mark_changes_with_a_run_a_code_version_and_the_partitions():
