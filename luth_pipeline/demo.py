@@ -21,16 +21,12 @@ import dagster as dg
 
 from luth_pipeline.core.suggest import check_names
 from luth_pipeline.defs.metadata import latest_materialization
-from luth_pipeline.status import stale_statuses
+from luth_pipeline.status import materializable_keys, stale_statuses
 
 
 DEMO_LOGS = "luth-demo-logs"
 # Written when a full demo ends with every asset partition up to date (see `fresh_mark`).
 FRESH_MARK = "luth-demo-fresh.json"
-
-
-def _toposorted_keys(graph) -> list[dg.AssetKey]:
-    return [key for level in graph.toposorted_asset_keys_by_level for key in sorted(level)]
 
 
 def partition_keys(graph, key, instance) -> list[str | None]:
@@ -132,7 +128,7 @@ def run_demo(force: bool = False, selection: list[str] | None = None, verbose: b
     graph = defs.resolve_asset_graph()
     assets = list(defs.assets or [])
     asset_checks = list(defs.asset_checks or [])
-    wanted = _toposorted_keys(graph)
+    wanted = materializable_keys(graph)
     if selection:
         check_names("asset", selection, [k.to_user_string() for k in wanted])
         wanted = [k for k in wanted if k.to_user_string() in selection]

@@ -161,10 +161,15 @@ def stale_statuses(graph, keys: list[dg.AssetKey], module: str = DEFINITIONS_MOD
     return [status for k in keys for status in by_key[k.to_user_string()]]
 
 
+def materializable_keys(graph) -> list[dg.AssetKey]:
+    """The assets a run can materialize, upstream first (what `luth status` lists and `luth demo` runs)."""
+    return [k for level in graph.toposorted_asset_keys_by_level for k in sorted(level) if graph.get(k).is_materializable]
+
+
 def asset_statuses(defs: dg.Definitions, selection: list[str] | None = None, url: str | None = None,
                    profile: str | None = None) -> list[AssetStatus]:
     graph = defs.resolve_asset_graph()
-    keys = [k for level in graph.toposorted_asset_keys_by_level for k in sorted(level) if graph.get(k).is_materializable]
+    keys = materializable_keys(graph)
     if selection:
         check_names("asset", selection, [k.to_user_string() for k in keys])
         keys = [k for k in keys if k.to_user_string() in selection]
