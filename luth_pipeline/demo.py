@@ -71,11 +71,11 @@ def fresh_mark(instance: dg.DagsterInstance, graph, keys: list[dg.AssetKey]) -> 
     everything up to date need not ask again (asking loads the code a second time, in a code server)."""
     mark = {}
     for key in keys:
-        records = instance.fetch_materializations(key, limit=1).records
+        latest = latest_materialization(instance, key.to_user_string())
         mark[key.to_user_string()] = {
             "code_version": graph.get(key).code_version,
             "partitions": partition_keys(graph, key, instance),
-            "latest_storage_id": records[0].storage_id if records else None,
+            "latest_storage_id": latest.storage_id if latest else None,
         }
     return mark
 
